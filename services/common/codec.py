@@ -86,7 +86,7 @@ class AvroCodec:
         try:
             return fastavro.schemaless_reader(  # type: ignore[return-value]
                 io.BytesIO(data[10:]), writer.schema, self.current.schema,
-                return_record_name=True,
+                return_record_name=True, return_record_name_override=True,
             )
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
             raise DecodeError(f"corrupt Avro body ({type(exc).__name__})") from None

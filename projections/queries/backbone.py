@@ -1,0 +1,91 @@
+"""Named SQL for the backbone read models. Batches go in as arrays (one round trip each)."""
+
+# Returns the ids that were new: the rest were already archived, so their effects are too.
+ARCHIVE_EVENTS = """
+INSERT INTO event_archive (event_id, person_key, event_type, source_agency, occurred_at,
+    recorded_at, schema_version, sensitivity, body, kafka_topic, kafka_partition, kafka_offset)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
+    $6::timestamptz[], $7::int[], $8::text[], $9::bytea[], $10::text[], $11::int[], $12::bigint[])
+ON CONFLICT (event_id) DO NOTHING
+RETURNING event_id
+"""
+
+INSERT_TIMELINE = """
+INSERT INTO timeline_entry (person_key, occurred_at, recorded_at, event_id, event_type,
+    source_agency, service_kind, sensitivity, summary)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::text[],
+    $6::text[], $7::text[], $8::text[], $9::text[])
+ON CONFLICT DO NOTHING
+"""
+
+UPSERT_IDENTIFIERS = """
+INSERT INTO person_identifier (scheme, value, person_key, first_seen)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
+ON CONFLICT (scheme, value) DO UPDATE
+    SET first_seen = LEAST(person_identifier.first_seen, EXCLUDED.first_seen)
+"""
+
+SELECT_REFERRALS = """
+SELECT referral_id, person_key, from_agency, to_agency, to_service_kind, status, status_at,
+       last_event_id::text AS last_event_id, made_at, decline_reason, cites_service_kind,
+       decided_by, outcome
+FROM referral WHERE referral_id = ANY($1::text[])
+"""
+
+UPSERT_REFERRALS = """
+INSERT INTO referral (referral_id, person_key, from_agency, to_agency, to_service_kind, status,
+    status_rank, status_at, made_at, decline_reason, cites_service_kind, decided_by, outcome,
+    last_event_id)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::int[], $8::timestamptz[], $9::timestamptz[], $10::text[], $11::text[], $12::text[],
+    $13::text[], $14::uuid[])
+ON CONFLICT (referral_id) DO UPDATE SET
+    person_key = EXCLUDED.person_key, from_agency = EXCLUDED.from_agency,
+    to_agency = EXCLUDED.to_agency, to_service_kind = EXCLUDED.to_service_kind,
+    status = EXCLUDED.status, status_rank = EXCLUDED.status_rank,
+    status_at = EXCLUDED.status_at, made_at = EXCLUDED.made_at,
+    decline_reason = EXCLUDED.decline_reason, cites_service_kind = EXCLUDED.cites_service_kind,
+    decided_by = EXCLUDED.decided_by, outcome = EXCLUDED.outcome,
+    last_event_id = EXCLUDED.last_event_id
+"""
+
+INSERT_REFERRAL_HISTORY = """
+INSERT INTO referral_history (referral_id, event_id, status, occurred_at, set_by)
+SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[])
+ON CONFLICT DO NOTHING
+"""
+
+SELECT_CASELOAD = """
+SELECT person_key, agency, service_kind, active, since, last_event_at,
+       last_event_id::text AS last_event_id, ended_reason
+FROM caseload WHERE person_key = ANY($1::text[])
+"""
+
+UPSERT_CASELOAD = """
+INSERT INTO caseload (person_key, agency, service_kind, active, since, last_event_at,
+    last_event_id, ended_reason)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::timestamptz[],
+    $6::timestamptz[], $7::uuid[], $8::text[])
+ON CONFLICT (person_key, agency) DO UPDATE SET
+    service_kind = EXCLUDED.service_kind, active = EXCLUDED.active, since = EXCLUDED.since,
+    last_event_at = EXCLUDED.last_event_at, last_event_id = EXCLUDED.last_event_id,
+    ended_reason = EXCLUDED.ended_reason
+"""
+
+SAVE_POSITIONS = """
+INSERT INTO consumer_position (consumer, topic, partition, next_offset, updated_at)
+SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[]), now()
+ON CONFLICT (consumer, topic, partition) DO UPDATE
+    SET next_offset = GREATEST(consumer_position.next_offset, EXCLUDED.next_offset),
+        updated_at = now()
+"""
+
+SELECT_POSITIONS = """
+SELECT partition, next_offset FROM consumer_position WHERE consumer = $1 AND topic = $2
+"""
+
+RECORD_DEAD_LETTERS = """
+INSERT INTO dead_letter (topic, partition, kafka_offset, reason)
+SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[])
+ON CONFLICT DO NOTHING
+"""

@@ -1,0 +1,42 @@
+"""The agency registry as the processor sees it: which source agencies may publish."""
+
+from __future__ import annotations
+
+import time
+
+import asyncpg
+
+ACTIVE_AGENCIES = "SELECT agency_id FROM agency WHERE disabled_at IS NULL"
+REGISTER_AGENCY = """
+INSERT INTO agency (agency_id, name, service_kind) VALUES ($1, $2, $3)
+ON CONFLICT (agency_id) DO UPDATE SET name = EXCLUDED.name, service_kind = EXCLUDED.service_kind,
+    disabled_at = NULL
+"""
+
+
+class PublisherPolicy:
+    """Refuses events whose source agency is not registered and active.
+
+    The list is cached; an unknown agency triggers a reload (at most once a second), so an
+    agency registered a moment ago is recognised without restarting the worker.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, refresh_seconds: float = 30.0) -> None:
+        self._pool = pool
+        self._refresh = refresh_seconds
+        self._active: frozenset[str] = frozenset()
+        self._loaded_at = float("-inf")
+
+    async def allows(self, agency: str) -> bool:
+        age = time.monotonic() - self._loaded_at
+        if age > self._refresh or (agency not in self._active and age > 1.0):
+            rows = await self._pool.fetch(ACTIVE_AGENCIES)
+            self._active = frozenset(r["agency_id"] for r in rows)
+            self._loaded_at = time.monotonic()
+        return agency in self._active
+
+
+async def register_agency(
+    conn: asyncpg.Connection | asyncpg.Pool, agency_id: str, name: str, service_kind: str,
+) -> None:
+    await conn.execute(REGISTER_AGENCY, agency_id, name, service_kind)

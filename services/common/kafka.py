@@ -1,0 +1,45 @@
+"""Kafka edges shared by every service: topic creation and producers."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from services.common.settings import Settings
+
+
+async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = None) -> None:
+    """Create the topics if they are missing. Event topics keep everything (retention -1)."""
+    _, bootstrap = settings.require_servers()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        wanted = [
+            NewTopic(name, settings.topic_partitions, settings.topic_replication,
+                     topic_configs={"retention.ms": "-1"} if settings.topic_replication > 1 else {})
+            for name in (topics or settings.topics.all()) if name not in existing
+        ]
+        if wanted:
+            try:
+                await admin.create_topics(wanted)
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
+    """A producer that only reports success once every in-sync replica has the write."""
+    _, bootstrap = settings.require_servers()
+    options: dict[str, object] = {
+        "bootstrap_servers": bootstrap,
+        "acks": "all",
+        "enable_idempotence": settings.kafka_idempotence,
+        "linger_ms": 2,
+        "request_timeout_ms": 10_000,
+        "max_batch_size": 256 * 1024,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)  # type: ignore[arg-type]

@@ -1,0 +1,48 @@
+"""Parking unreadable or refused messages on the dead-letter topic, with the reason.
+
+The original key and bytes are kept untouched so the message can be re-driven once fixed;
+the reason and the source position travel as headers. Publishing waits for acks=all before
+the batch's position is recorded, so a parked message is never lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer
+
+from services.processor.adapters.store import Parked
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    parked: Parked
+    key: bytes | None
+    value: bytes | None
+
+
+class DeadLetterTopic:
+    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+        self._producer = producer
+        self._topic = topic
+
+    async def park(self, rejected: Sequence[Rejected]) -> None:
+        if not rejected:
+            return
+        now = datetime.now(UTC).isoformat()
+        sends = [
+            await self._producer.send(
+                self._topic, value=r.value, key=r.key,
+                headers=[
+                    ("joinedup-reason", r.parked.reason.encode()),
+                    ("joinedup-source-topic", r.parked.topic.encode()),
+                    ("joinedup-source-partition", str(r.parked.partition).encode()),
+                    ("joinedup-source-offset", str(r.parked.offset).encode()),
+                    ("joinedup-parked-at", now.encode()),
+                ])
+            for r in rejected
+        ]
+        await asyncio.gather(*sends)

@@ -1,0 +1,125 @@
+"""asyncpg edge of the processor: load the state a batch needs, write what it changed.
+
+Every method takes a connection already inside the batch's transaction, so effects and the
+consumer position commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import asyncpg
+
+from projections.queries import backbone as sql
+from services.common.events import AgencyEvent
+from services.processor.domain.caseload import CaseloadEntry
+from services.processor.domain.referrals import ReferralState
+from services.processor.handlers import Changes, PersonView
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A decoded event with where it came from and its bytes as received."""
+
+    event: AgencyEvent
+    body: bytes
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    topic: str
+    partition: int
+    offset: int
+    reason: str
+
+
+async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> set[str]:
+    """Archive the batch; return the ids that were not archived before."""
+    if not batch:
+        return set()
+    rows = await conn.fetch(
+        sql.ARCHIVE_EVENTS,
+        [r.event.event_id for r in batch], [r.event.person_key for r in batch],
+        [r.event.event_type for r in batch], [r.event.source.agency for r in batch],
+        [r.event.occurred_at for r in batch], [r.event.recorded_at for r in batch],
+        [r.event.schema_version for r in batch], [r.event.sensitivity for r in batch],
+        [r.body for r in batch], [r.topic for r in batch], [r.partition for r in batch],
+        [r.offset for r in batch])
+    return {str(row["event_id"]) for row in rows}
+
+
+async def load_view(conn: asyncpg.Connection, events: Sequence[AgencyEvent]) -> PersonView:
+    referral_ids = sorted({e.payload.referral_id for e in events  # type: ignore[union-attr]
+                           if e.family == "referral"})
+    people = sorted({e.person_key for e in events})
+    view = PersonView()
+    if referral_ids:
+        for row in await conn.fetch(sql.SELECT_REFERRALS, referral_ids):
+            view.referrals[row["referral_id"]] = ReferralState(**dict(row))
+    if people:
+        for row in await conn.fetch(sql.SELECT_CASELOAD, people):
+            view.caseload.setdefault(row["person_key"], {})[row["agency"]] = CaseloadEntry(
+                **dict(row))
+    return view
+
+
+async def write_changes(conn: asyncpg.Connection, changes: Changes) -> None:
+    if changes.timeline:
+        t = changes.timeline
+        await conn.execute(
+            sql.INSERT_TIMELINE, [e.person_key for e in t], [e.occurred_at for e in t],
+            [e.recorded_at for e in t], [e.event_id for e in t], [e.event_type for e in t],
+            [e.source_agency for e in t], [e.service_kind for e in t],
+            [e.sensitivity for e in t], [e.summary for e in t])
+    if changes.identifiers:
+        ids = list(changes.identifiers.items())
+        await conn.execute(
+            sql.UPSERT_IDENTIFIERS, [i.scheme for i, _ in ids], [i.value for i, _ in ids],
+            [p for _, (p, _) in ids], [at for _, (_, at) in ids])
+    if changes.referrals:
+        r = list(changes.referrals.values())
+        await conn.execute(
+            sql.UPSERT_REFERRALS, [x.referral_id for x in r], [x.person_key for x in r],
+            [x.from_agency for x in r], [x.to_agency for x in r], [x.to_service_kind for x in r],
+            [x.status for x in r], [x.status_rank for x in r], [x.status_at for x in r],
+            [x.made_at for x in r], [x.decline_reason for x in r],
+            [x.cites_service_kind for x in r], [x.decided_by for x in r],
+            [x.outcome for x in r], [x.last_event_id for x in r])
+    if changes.referral_history:
+        h = changes.referral_history
+        await conn.execute(
+            sql.INSERT_REFERRAL_HISTORY, [x.referral_id for x in h], [x.event_id for x in h],
+            [x.status for x in h], [x.occurred_at for x in h], [x.set_by for x in h])
+    if changes.caseload:
+        c = list(changes.caseload.values())
+        await conn.execute(
+            sql.UPSERT_CASELOAD, [x.person_key for x in c], [x.agency for x in c],
+            [x.service_kind for x in c], [x.active for x in c], [x.since for x in c],
+            [x.last_event_at for x in c], [x.last_event_id for x in c],
+            [x.ended_reason for x in c])
+
+
+async def save_positions(
+    conn: asyncpg.Connection, consumer: str, positions: dict[tuple[str, int], int],
+) -> None:
+    """Record the next offset to read per (topic, partition): the tracking row."""
+    if positions:
+        keys = sorted(positions)
+        await conn.execute(sql.SAVE_POSITIONS, consumer, [t for t, _ in keys],
+                           [p for _, p in keys], [positions[k] for k in keys])
+
+
+async def load_positions(conn: asyncpg.Connection, consumer: str, topic: str) -> dict[int, int]:
+    rows = await conn.fetch(sql.SELECT_POSITIONS, consumer, topic)
+    return {row["partition"]: row["next_offset"] for row in rows}
+
+
+async def record_dead_letters(conn: asyncpg.Connection, parked: Sequence[Parked]) -> None:
+    if parked:
+        await conn.execute(
+            sql.RECORD_DEAD_LETTERS, [p.topic for p in parked], [p.partition for p in parked],
+            [p.offset for p in parked], [p.reason for p in parked])

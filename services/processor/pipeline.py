@@ -1,0 +1,166 @@
+"""One batch of agency-event messages, from bytes to committed read models.
+
+1. decode and check every message; the bad ones go to the dead-letter topic (durably);
+2. in ONE PostgreSQL transaction: archive the events (the archive says which are new), fold
+   the new ones through the handlers (and the rules), write the changes, record the
+   consumer position;
+3. after commit, publish the alert events the batch produced.
+
+A redelivered message finds its event already archived, so its effects are not applied twice.
+A message that makes processing fail (not the database or broker being down) is isolated by
+re-running the batch one message at a time, and parked with the failure's type.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from services.common.agencies import PublisherPolicy
+from services.common.codec import DecodeError
+from services.common.event_codec import decode_event
+from services.common.validation import event_problems
+from services.processor.adapters import store
+from services.processor.adapters.dead_letters import DeadLetterTopic, Rejected
+from services.processor.adapters.store import Parked, Received
+from services.processor.handlers import fold
+
+log = structlog.get_logger("joinedup.processor")
+
+#: Failures of the servers, not of the message: retry the batch, never park it.
+TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
+             asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class BatchResult:
+    applied: int = 0
+    duplicates: int = 0
+    parked: int = 0
+    alert_events: list[object] = field(default_factory=list)
+
+
+#: The rules stage: given the new events (in order) and the open transaction, return the
+#: alert events to publish after commit. Wired in by bootstrap when a rule pack is loaded.
+RuleStage = Callable[[asyncpg.Connection, Sequence[Received]], Awaitable[list[object]]]
+AlertPublisher = Callable[[list[object]], Awaitable[None]]
+
+
+class BatchProcessor:
+    def __init__(self, pool: asyncpg.Pool, dead_letters: DeadLetterTopic, consumer: str,
+                 policy: PublisherPolicy | None = None, rules: RuleStage | None = None,
+                 publish_alerts: AlertPublisher | None = None) -> None:
+        self._pool = pool
+        self._dead_letters = dead_letters
+        self._consumer = consumer
+        self._policy = policy
+        self._rules = rules
+        self._publish_alerts = publish_alerts
+
+    async def process(self, messages: Sequence[Message]) -> BatchResult:
+        try:
+            return await self._process(messages)
+        except TRANSIENT:
+            raise
+        except Exception:
+            if len(messages) == 1:
+                raise
+            log.warning("batch failed; isolating the message that fails", size=len(messages))
+            total = BatchResult()
+            for message in messages:
+                result = await self._process_alone(message)
+                total.applied += result.applied
+                total.duplicates += result.duplicates
+                total.parked += result.parked
+            return total
+
+    async def _process_alone(self, message: Message) -> BatchResult:
+        try:
+            return await self._process([message])
+        except TRANSIENT:
+            raise
+        except Exception as exc:  # a poison message: park it, keep the worker going
+            reason = f"processing failed: {type(exc).__name__}"
+            log.error("message parked", topic=message.topic, partition=message.partition,
+                      offset=message.offset, reason=reason)
+            parked = Parked(message.topic, message.partition, message.offset, reason)
+            await self._dead_letters.park([Rejected(parked, message.key, message.value)])
+            async with self._pool.acquire() as conn, conn.transaction():
+                await store.record_dead_letters(conn, [parked])
+                await store.save_positions(conn, self._consumer, _positions([message]))
+            return BatchResult(parked=1)
+
+    async def _process(self, messages: Sequence[Message]) -> BatchResult:
+        received, rejected = await self._decode(messages)
+        await self._dead_letters.park(rejected)
+        result = BatchResult(parked=len(rejected))
+        async with self._pool.acquire() as conn, conn.transaction():
+            new_ids = await store.archive(conn, received)
+            fresh: list[Received] = []
+            for item in received:  # first copy of each new event, in log order
+                if item.event.event_id in new_ids:
+                    new_ids.discard(item.event.event_id)
+                    fresh.append(item)
+            events = [item.event for item in fresh]
+            view = await store.load_view(conn, events)
+            await store.write_changes(conn, fold(events, view))
+            if self._rules is not None and fresh:
+                result.alert_events = await self._rules(conn, fresh)
+            await store.record_dead_letters(conn, [r.parked for r in rejected])
+            await store.save_positions(conn, self._consumer, _positions(messages))
+        result.applied = len(fresh)
+        result.duplicates = len(received) - len(fresh)
+        if result.alert_events and self._publish_alerts is not None:
+            await self._publish_alerts(result.alert_events)
+        return result
+
+    async def _decode(self, messages: Sequence[Message]) -> tuple[list[Received], list[Rejected]]:
+        received: list[Received] = []
+        rejected: list[Rejected] = []
+        for m in messages:
+            reason = None
+            try:
+                if m.value is None:
+                    raise DecodeError("empty message (tombstone)")
+                event = decode_event(m.value)
+            except DecodeError as exc:
+                reason = f"undecodable: {exc}"
+            except (KeyError, TypeError, ValueError) as exc:
+                reason = f"undecodable: {type(exc).__name__} while reading the record"
+            else:
+                problems = event_problems(event)
+                if problems:
+                    reason = "invalid: " + "; ".join(str(p) for p in problems)
+                elif m.key is not None and m.key.decode(errors="replace") != event.person_key:
+                    reason = "invalid: message key must be the person key of the identifiers"
+                elif self._policy is not None and not await self._policy.allows(
+                        event.source.agency):
+                    reason = "refused: source.agency is not registered to publish"
+            if reason is None:
+                received.append(Received(event, m.value, m.topic, m.partition, m.offset))
+            else:
+                log.warning("message parked", topic=m.topic, partition=m.partition,
+                            offset=m.offset, reason=reason)
+                rejected.append(Rejected(Parked(m.topic, m.partition, m.offset, reason),
+                                         m.key, m.value))
+        return received, rejected
+
+
+def _positions(messages: Sequence[Message]) -> dict[tuple[str, int], int]:
+    positions: dict[tuple[str, int], int] = {}
+    for m in messages:
+        key = (m.topic, m.partition)
+        positions[key] = max(positions.get(key, 0), m.offset + 1)
+    return positions

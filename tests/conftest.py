@@ -1,0 +1,89 @@
+"""One embedded PostgreSQL and one Tansu broker per test session; isolation per test by
+unique database schema, topic prefix and consumer group.
+
+Set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS to run against servers of your own instead.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from services.common.db import create_pool, wait_and_migrate
+from services.common.kafka import ensure_topics
+from services.common.settings import Settings
+from services.stack.broker import EmbeddedBroker
+from services.stack.postgres import EmbeddedPostgres
+
+
+@dataclass
+class Servers:
+    database_url: str
+    bootstrap: str
+    broker: EmbeddedBroker | None
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
+    root: Path = tmp_path_factory.mktemp("stack")
+    postgres = broker = None
+    database_url = os.environ.get("DATABASE_URL")
+    bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if not database_url:
+        postgres = EmbeddedPostgres(root / "pg" / "data", durable=False)
+        database_url = postgres.start()
+    if not bootstrap:
+        broker = EmbeddedBroker(root / "tansu.log")
+        bootstrap = broker.start()
+    try:
+        yield Servers(database_url, bootstrap, broker)
+    finally:
+        if broker:
+            broker.stop()
+        if postgres:
+            postgres.stop()
+
+
+def make_settings(servers: Servers, **overrides: object) -> Settings:
+    tag = uuid.uuid4().hex[:10]
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": servers.database_url,
+        "kafka_bootstrap": servers.bootstrap,
+        "db_schema": f"t_{tag}",
+        "topic_prefix": f"t{tag}",
+        "processor_group": f"g{tag}",
+        "kafka_session_timeout_ms": 6000,
+        "kafka_heartbeat_interval_ms": 500,
+        "batch_wait_ms": 20,
+        "log_json": False,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def settings(servers: Servers) -> Settings:
+    return make_settings(servers)
+
+
+@pytest.fixture
+async def migrated(settings: Settings) -> Settings:
+    await wait_and_migrate(settings)
+    await ensure_topics(settings)
+    return settings
+
+
+@pytest.fixture
+async def pool(migrated: Settings) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(migrated, max_size=5)
+    try:
+        yield pool
+    finally:
+        await pool.close()
