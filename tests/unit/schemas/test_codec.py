@@ -80,10 +80,19 @@ def test_every_older_schema_resolves_against_the_newest(family: str) -> None:
 
 
 def test_vocabularies_match_the_schema_enums() -> None:
-    enums = {}
-    for named in agency_codec().current.schema["__named_schemas"].values():
-        if named.get("type") == "enum":
-            enums[named["name"].split(".")[-1]] = tuple(named["symbols"])
+    enums: dict[str, tuple[str, ...]] = {}
+
+    def walk(node: object) -> None:
+        if isinstance(node, dict):
+            if node.get("type") == "enum":
+                enums[node["name"].split(".")[-1]] = tuple(node["symbols"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(agency_codec().current.schema)
     assert enums["ServiceKind"] == SERVICE_KINDS
     assert enums["TransitionKind"] == TRANSITION_KINDS
     assert enums["AccommodationStatus"] == ACCOMMODATION_STATUSES

@@ -1,0 +1,170 @@
+"""The `joinedup` command: one entry point, a subcommand per job.
+
+Each subcommand reads the one Settings object from the environment (and from a running
+`joinedup up` stack's `stack.env`), then calls into the service that does the work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from services.common.logging import configure_logging
+from services.common.settings import Settings
+from services.stack.local import load_stack_env
+
+
+def _settings() -> Settings:
+    load_stack_env(Settings().data_dir)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_json)
+    return settings
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    from services.operations.stack import run_up
+
+    return run_up(Settings(), with_api=not args.no_api)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from services.operations.demo import run_demo
+
+    return run_demo(Settings(), people=args.people, months=args.months, seed=args.seed)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    import faust
+
+    from services.processor.entrypoints.app import create_app
+
+    settings = _settings()
+    app = create_app(settings)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    worker.execute_from_commandline()
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    from services.ingest.bootstrap import serve
+
+    asyncio.run(serve(_settings()))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from services.operations import simulate
+
+    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    events = simulate.generate(args.seed, args.people, args.months, start)
+    agencies = len({e.source.agency for e in events})
+    print(f"simulated {len(events)} events for {args.people} people from {agencies} agencies")
+    if args.out:
+        from services.common.event_codec import event_to_record
+
+        with open(args.out, "w") as out:
+            for event in events:
+                out.write(_json(event_to_record(event)) + "\n")
+    if args.publish:
+        settings = _settings()
+        asyncio.run(simulate.register_simulated_agencies(settings))
+        asyncio.run(simulate.publish_events(settings, events))
+        print(f"published to {settings.topics.agency_events}")
+    return 0
+
+
+def cmd_timeline(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from services.common.db import create_pool
+    from services.operations import views
+
+    async def show() -> int:
+        pool = await create_pool(_settings(), max_size=1)
+        console = Console()
+        try:
+            async with pool.acquire() as conn:
+                if args.busiest:
+                    people = await views.busiest_people(conn, args.busiest)
+                    for n, person in enumerate(people, 1):
+                        await views.show_person(conn, person, console, f"person #{n}")
+                    return 0
+                scheme, _, value = args.identifier.partition(":")
+                person = await views.find_person(conn, scheme, value)
+                if person is None:
+                    console.print("No events for that identifier.")
+                    return 1
+                await views.show_person(conn, person, console, args.identifier)
+                return 0
+        finally:
+            await pool.close()
+
+    return asyncio.run(show())
+
+
+def _json(record: dict) -> str:
+    import json
+
+    def default(value: object) -> object:
+        if isinstance(value, datetime):
+            return value.isoformat()
+        if isinstance(value, tuple):
+            return list(value)
+        return str(value)
+
+    return json.dumps(record, default=default)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="joinedup", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(name: str, handler: Callable[[argparse.Namespace], int], help: str
+            ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help)
+        p.set_defaults(handler=handler)
+        return p
+
+    up = add("up", cmd_up, "start the local stack (embedded servers unless configured)")
+    up.add_argument("--no-api", action="store_true", help="do not start the ingest gateway")
+    demo = add("demo", cmd_demo, "start the stack, stream a simulated population, show results")
+    for p in (demo,):
+        p.add_argument("--people", type=int, default=300)
+        p.add_argument("--months", type=int, default=6)
+        p.add_argument("--seed", type=int, default=7)
+    add("worker", cmd_worker, "run the stream processor (a Faust worker)")
+    add("api", cmd_api, "run the HTTP ingest gateway")
+    sim = add("simulate", cmd_simulate, "generate a synthetic population")
+    sim.add_argument("--people", type=int, default=100)
+    sim.add_argument("--months", type=int, default=6)
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--start", default="2026-01-05T00:00:00")
+    sim.add_argument("--publish", action="store_true", help="publish to the agency topic")
+    sim.add_argument("--out", help="write the events as JSON lines to this file")
+    tl = add("timeline", cmd_timeline, "show a person's cross-agency timeline")
+    group = tl.add_mutually_exclusive_group(required=True)
+    group.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919")
+    group.add_argument("--busiest", type=int, help="show the N people with most agencies")
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
+    """Subcommands contributed by other services (ingest credentials, publishing)."""
+    try:
+        from services.ingest.cli import register_commands
+    except ImportError:  # the gateway is optional in a processor-only install
+        return
+    register_commands(sub, _settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.handler(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

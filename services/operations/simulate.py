@@ -1,0 +1,53 @@
+"""`joinedup simulate`: generate a synthetic population and publish it to the agency topic."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+
+from rich.progress import Progress
+
+from services.common.agencies import register_agency
+from services.common.db import create_pool
+from services.common.event_codec import encode_event
+from services.common.events import AgencyEvent
+from services.common.kafka import ensure_topics, make_producer
+from services.common.settings import Settings
+from services.simulation import AGENCIES, simulate
+
+
+async def register_simulated_agencies(settings: Settings) -> None:
+    pool = await create_pool(settings, max_size=2)
+    try:
+        for agency in AGENCIES:
+            await register_agency(pool, agency.agency_id, agency.name, agency.service_kind)
+    finally:
+        await pool.close()
+
+
+async def publish_events(settings: Settings, events: list[AgencyEvent], *,
+                         show_progress: bool = True) -> None:
+    """Produce keyed by person, acks=all, a window of sends in flight at a time."""
+    await ensure_topics(settings)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        with Progress(disable=not show_progress) as progress:
+            task = progress.add_task("publishing", total=len(events))
+            pending = []
+            for event in events:
+                pending.append(await producer.send(
+                    settings.topics.agency_events, encode_event(event),
+                    key=event.person_key.encode()))
+                if len(pending) >= 5_000:
+                    await asyncio.gather(*pending)
+                    progress.advance(task, len(pending))
+                    pending = []
+            await asyncio.gather(*pending)
+            progress.advance(task, len(pending))
+    finally:
+        await producer.stop()
+
+
+def generate(seed: int, people: int, months: int, start: datetime) -> list[AgencyEvent]:
+    return simulate(seed=seed, people=people, months=months, start=start)

@@ -1,0 +1,66 @@
+"""A malformed message never stops the worker: it is parked with its reason, and the events
+after it are processed."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import fastavro
+
+from services.common.codec import MAGIC, agency_codec
+from services.common.event_codec import encode_event, event_to_record
+from services.common.events import Source
+from services.processor.bootstrap import Processor
+from tests import factories as f
+from tests.integration.processor.conftest import publish, publish_raw, read_topic, wait_for
+
+
+def _without_identifiers_body(event) -> bytes:  # type: ignore[no-untyped-def]
+    record = event_to_record(event)
+    record["identifiers"] = []
+    buffer = io.BytesIO()
+    buffer.write(MAGIC + agency_codec().current.fingerprint)
+    fastavro.schemaless_writer(buffer, agency_codec().current.schema, record)
+    return buffer.getvalue()
+
+
+async def test_malformed_messages_are_parked_with_reasons_and_later_events_applied(
+        running: Processor) -> None:
+    settings = running.settings
+    good_before = f.contact("attended", source="MENTAL_HEALTH")
+    good_after = f.referral("made", source="PRISON")
+    valid = encode_event(good_after)
+    bad_nhs = f.event("contact.missed", f.Contact("c-9"), nhs="9434765918", source="HOUSING")
+    unregistered = dataclasses.replace(
+        f.contact("attended"), source=Source("unknown-agency", "VOLUNTARY", "crm"))
+    key = good_after.person_key.encode()
+    await publish(settings, [good_before])
+    await publish_raw(settings, [
+        (key, b"\x00not avro at all"),                                   # bad bytes
+        (key, MAGIC + b"\x01" * 8 + valid[10:]),                         # unknown schema
+        (key, valid[: len(valid) // 2]),                                 # truncated body
+        (key, _without_identifiers_body(good_after)),                    # missing identifiers
+        (bad_nhs.person_key.encode(), encode_event(bad_nhs)),            # fails mod-11
+        (key, encode_event(unregistered)),                               # not a publisher
+    ])
+    await publish(settings, [good_after])
+
+    assert await wait_for(running.pool, "SELECT count(*) FROM event_archive", 2) == 2
+    parked = await read_topic(settings.kafka_bootstrap or "", settings.topics.dead_letter, 6)
+    reasons = [dict(r.headers)["joinedup-reason"].decode() for r in parked]
+    assert len(reasons) == 6
+    assert reasons[0] == "undecodable: not Avro single-object encoding (missing C3 01 marker)"
+    assert reasons[1].startswith("undecodable: unknown schema fingerprint 0101010101010101")
+    assert reasons[2].startswith("undecodable: corrupt Avro body")
+    assert reasons[3] == "undecodable: identifiers: at least one person identifier is required"
+    assert reasons[4] == "invalid: identifiers[0].value: check digit does not match"
+    assert reasons[5] == "refused: source.agency is not registered to publish"
+    assert all(r.value is not None for r in parked)  # the original bytes, for re-driving
+    assert parked[1].key == key
+    offsets = [int(dict(r.headers)["joinedup-source-offset"]) for r in parked]
+    assert offsets == sorted(offsets)
+    rows = await running.pool.fetch("SELECT reason FROM dead_letter ORDER BY kafka_offset")
+    assert [r["reason"] for r in rows] == reasons
+    # No personal data in the reasons: the failing NHS number is not echoed.
+    assert not any("9434765918" in r for r in reasons)
