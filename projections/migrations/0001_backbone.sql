@@ -96,6 +96,10 @@ CREATE TABLE consumer_position (
     topic       text   NOT NULL,
     partition   int    NOT NULL,
     next_offset bigint NOT NULL,
+    -- The latest recorded-at applied from this partition. The lowest of these over a
+    -- consumer's partitions is its stream clock (a watermark): replays evaluate deadlines
+    -- against it instead of the wall clock.
+    stream_clock timestamptz,
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (consumer, topic, partition)
 );

@@ -73,11 +73,16 @@ ON CONFLICT (person_key, agency) DO UPDATE SET
 """
 
 SAVE_POSITIONS = """
-INSERT INTO consumer_position (consumer, topic, partition, next_offset, updated_at)
-SELECT $1, * FROM unnest($2::text[], $3::int[], $4::bigint[]), now()
+INSERT INTO consumer_position (consumer, topic, partition, next_offset, stream_clock, updated_at)
+SELECT $1, p.*, now() FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[]) AS p
 ON CONFLICT (consumer, topic, partition) DO UPDATE
     SET next_offset = GREATEST(consumer_position.next_offset, EXCLUDED.next_offset),
+        stream_clock = GREATEST(consumer_position.stream_clock, EXCLUDED.stream_clock),
         updated_at = now()
+"""
+
+STREAM_CLOCK = """
+SELECT min(stream_clock) FROM consumer_position WHERE consumer = $1 AND topic = $2
 """
 
 SELECT_POSITIONS = """

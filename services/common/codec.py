@@ -52,6 +52,7 @@ def load_schema_versions(family: str) -> list[SchemaVersion]:
         parsed = fastavro.parse_schema(raw, _write_hint=False, _force=True)
         canonical = to_parsing_canonical_form(parsed)
         digest = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "big")
+        assert isinstance(parsed, dict)
         found.append(SchemaVersion(family, int(match["version"]), parsed, digest[::-1]))
     if not found:
         raise LookupError(f"no schemas named {family}.vN.avsc")

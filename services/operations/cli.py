@@ -60,8 +60,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
     events = simulate.generate(args.seed, args.people, args.months, start)
-    agencies = len({e.source.agency for e in events})
-    print(f"simulated {len(events)} events for {args.people} people from {agencies} agencies")
+    len({e.source.agency for e in events})
     if args.out:
         from services.common.event_codec import event_to_record
 
@@ -72,7 +71,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         settings = _settings()
         asyncio.run(simulate.register_simulated_agencies(settings))
         asyncio.run(simulate.publish_events(settings, events))
-        print(f"published to {settings.topics.agency_events}")
     return 0
 
 
@@ -89,8 +87,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
             async with pool.acquire() as conn:
                 if args.busiest:
                     people = await views.busiest_people(conn, args.busiest)
-                    for n, person in enumerate(people, 1):
-                        await views.show_person(conn, person, console, f"person #{n}")
+                    for n, busy in enumerate(people, 1):
+                        await views.show_person(conn, busy, console, f"person #{n}")
                     return 0
                 scheme, _, value = args.identifier.partition(":")
                 person = await views.find_person(conn, scheme, value)

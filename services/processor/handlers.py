@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from services.common.events import AgencyEvent, Identifier
+from services.common.events import AgencyEvent, Identifier, Referral
 from services.processor.domain.caseload import CaseloadEntry, apply_caseload_event
 from services.processor.domain.referrals import ReferralState, StatusChange, apply_referral_event
 from services.processor.domain.timeline import TimelineEntry, timeline_entry
@@ -54,7 +54,8 @@ def record_on_timeline(event: AgencyEvent, view: PersonView, changes: Changes) -
 
 @handles("referral")
 def track_referral(event: AgencyEvent, view: PersonView, changes: Changes) -> None:
-    referral_id = event.payload.referral_id  # type: ignore[union-attr]
+    assert isinstance(event.payload, Referral)
+    referral_id = event.payload.referral_id
     state, change = apply_referral_event(view.referrals.get(referral_id), event)
     view.referrals[referral_id] = changes.referrals[referral_id] = state
     changes.referral_history.append(change)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import asyncpg
 import structlog
@@ -119,7 +120,8 @@ class BatchProcessor:
             if self._rules is not None and fresh:
                 result.alert_events = await self._rules(conn, fresh)
             await store.record_dead_letters(conn, [r.parked for r in rejected])
-            await store.save_positions(conn, self._consumer, _positions(messages))
+            await store.save_positions(conn, self._consumer, _positions(messages),
+                                       _clocks(fresh))
         result.applied = len(fresh)
         result.duplicates = len(received) - len(fresh)
         if result.alert_events and self._publish_alerts is not None:
@@ -148,14 +150,23 @@ class BatchProcessor:
                 elif self._policy is not None and not await self._policy.allows(
                         event.source.agency):
                     reason = "refused: source.agency is not registered to publish"
-            if reason is None:
+            if reason is None and m.value is not None:
                 received.append(Received(event, m.value, m.topic, m.partition, m.offset))
             else:
                 log.warning("message parked", topic=m.topic, partition=m.partition,
                             offset=m.offset, reason=reason)
+                reason = reason or "undecodable: empty message"
                 rejected.append(Rejected(Parked(m.topic, m.partition, m.offset, reason),
                                          m.key, m.value))
         return received, rejected
+
+
+def _clocks(received: Sequence[Received]) -> dict[tuple[str, int], datetime]:
+    clocks: dict[tuple[str, int], datetime] = {}
+    for r in received:
+        key = (r.topic, r.partition)
+        clocks[key] = max(clocks.get(key, r.event.recorded_at), r.event.recorded_at)
+    return clocks
 
 
 def _positions(messages: Sequence[Message]) -> dict[tuple[str, int], int]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
 from projections.queries import backbone as sql
-from services.common.events import AgencyEvent
+from services.common.events import AgencyEvent, Referral
 from services.processor.domain.caseload import CaseloadEntry
 from services.processor.domain.referrals import ReferralState
 from services.processor.handlers import Changes, PersonView
@@ -53,8 +54,8 @@ async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> set[st
 
 
 async def load_view(conn: asyncpg.Connection, events: Sequence[AgencyEvent]) -> PersonView:
-    referral_ids = sorted({e.payload.referral_id for e in events  # type: ignore[union-attr]
-                           if e.family == "referral"})
+    referral_ids = sorted({e.payload.referral_id for e in events
+                           if isinstance(e.payload, Referral)})
     people = sorted({e.person_key for e in events})
     view = PersonView()
     if referral_ids:
@@ -105,12 +106,21 @@ async def write_changes(conn: asyncpg.Connection, changes: Changes) -> None:
 
 async def save_positions(
     conn: asyncpg.Connection, consumer: str, positions: dict[tuple[str, int], int],
+    clocks: dict[tuple[str, int], datetime] | None = None,
 ) -> None:
-    """Record the next offset to read per (topic, partition): the tracking row."""
+    """Record the next offset to read per (topic, partition), the tracking row, and the
+    latest recorded-at applied from it (the partition's stream clock)."""
     if positions:
         keys = sorted(positions)
+        clocks = clocks or {}
         await conn.execute(sql.SAVE_POSITIONS, consumer, [t for t, _ in keys],
-                           [p for _, p in keys], [positions[k] for k in keys])
+                           [p for _, p in keys], [positions[k] for k in keys],
+                           [clocks.get(k) for k in keys])
+
+
+async def stream_clock(conn: asyncpg.Connection, consumer: str, topic: str) -> datetime | None:
+    """The consumer's watermark: the lowest partition clock (None before any event)."""
+    return await conn.fetchval(sql.STREAM_CLOCK, consumer, topic)
 
 
 async def load_positions(conn: asyncpg.Connection, consumer: str, topic: str) -> dict[int, int]:

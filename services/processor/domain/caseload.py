@@ -15,6 +15,9 @@ from services.common.events import AgencyEvent, Referral
 
 _ENDING_REFERRAL = frozenset({"declined", "withdrawn", "closed"})
 
+#: (agency, service kind, active, ended reason)
+Involvement = tuple[str, str, bool, str | None]
+
 
 @dataclass(frozen=True, slots=True)
 class CaseloadEntry:
@@ -28,11 +31,11 @@ class CaseloadEntry:
     ended_reason: str | None = None
 
 
-def involvements(event: AgencyEvent) -> list[tuple[str, str, bool, str | None]]:
+def involvements(event: AgencyEvent) -> list[Involvement]:
     """(agency, service kind, active, ended reason) facts this event states."""
     if event.family == "discharge":
         return [(event.source.agency, event.source.service_kind, False, event.action)]
-    facts = [(event.source.agency, event.source.service_kind, True, None)]
+    facts: list[Involvement] = [(event.source.agency, event.source.service_kind, True, None)]
     payload = event.payload
     if isinstance(payload, Referral):
         if event.action == "accepted":

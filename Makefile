@@ -1,0 +1,43 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+STAMP   = $(VENV)/.installed-stamp
+
+.PHONY: install demo up test unit integration lint bench bench-rules bench-ingest clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install            ## embedded stack, simulated population, timelines and alerts
+	$(VENV)/bin/joinedup demo
+
+up: install              ## the local stack with processor and gateway, until Ctrl-C
+	$(VENV)/bin/joinedup up
+
+test: lint               ## lint, then every test (unit, integration, e2e) on real servers
+	$(PY) -m pytest -q -p no:cacheprovider
+
+unit: install
+	$(PY) -m pytest -q tests/unit
+
+lint: install
+	$(VENV)/bin/ruff check services projections schemas tests benchmarks
+	$(VENV)/bin/mypy
+
+bench: install           ## processor throughput vs raw aiokafka and COPY (200k events)
+	$(PY) benchmarks/bench_processor.py
+
+bench-rules: install
+	$(PY) benchmarks/bench_rules.py
+
+bench-ingest: install
+	$(PY) benchmarks/bench_ingest.py
+
+clean:
+	rm -rf $(VENV) .joinedup .pytest_cache .mypy_cache .ruff_cache

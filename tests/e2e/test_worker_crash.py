@@ -1,0 +1,76 @@
+"""The real worker process (`joinedup worker`), killed with SIGKILL mid-stream and restarted:
+nothing lost, nothing doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+
+from services.common.settings import Settings
+from services.simulation import simulate
+from tests.integration.processor.conftest import publish, register_sources, wait_for
+
+
+def start_worker(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
+        "JOINEDUP_DB_SCHEMA": settings.db_schema,
+        "JOINEDUP_TOPIC_PREFIX": settings.topic_prefix,
+        "JOINEDUP_PROCESSOR_GROUP": settings.processor_group,
+        "JOINEDUP_BATCH_MAX_EVENTS": "100",
+        "JOINEDUP_KAFKA_SESSION_TIMEOUT_MS": "6000",
+        "JOINEDUP_DATA_DIR": str(data_dir),
+        "JOINEDUP_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen([sys.executable, "-m", "services.operations.cli", "worker"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def test_sigkill_mid_stream_loses_and_doubles_nothing(
+        migrated: Settings, pool: asyncpg.Pool, tmp_path: Path) -> None:
+    events = simulate(seed=5, people=400, months=6, start=datetime(2026, 1, 5, tzinfo=UTC))
+    assert len(events) >= 5_000
+    await register_sources(pool, {(e.source.agency, e.source.service_kind) for e in events})
+    await publish(migrated, events)
+
+    worker = start_worker(migrated, tmp_path)
+    try:
+        await wait_for(pool, "SELECT count(*) FROM event_archive", 500, timeout=90)
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        killed_at = await pool.fetchval("SELECT count(*) FROM event_archive")
+        assert killed_at < len(events), "the kill must land mid-stream"
+        # Effects and positions commit together: what is archived is exactly what is tracked.
+        tracked = await pool.fetchval("SELECT coalesce(sum(next_offset), 0) FROM consumer_position")
+        assert tracked == killed_at
+
+        worker = start_worker(migrated, tmp_path)
+        await wait_for(pool, "SELECT count(*) FROM event_archive", len(events), timeout=120)
+        await asyncio.sleep(1.0)  # anything doubled would show up now
+        counts = await pool.fetchrow(
+            "SELECT (SELECT count(*) FROM event_archive) AS archive,"
+            " (SELECT count(*) FROM timeline_entry) AS timeline,"
+            " (SELECT count(DISTINCT event_id) FROM timeline_entry) AS distinct_timeline,"
+            " (SELECT count(*) FROM referral_history) AS history,"
+            " (SELECT coalesce(sum(next_offset), 0) FROM consumer_position) AS tracked")
+        referral_events = sum(1 for e in events if e.family == "referral")
+        assert counts["archive"] == counts["timeline"] == counts["distinct_timeline"] == len(events)
+        assert counts["history"] == referral_events
+        assert counts["tracked"] == len(events)
+    finally:
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(30)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+    assert worker.returncode in (0, -signal.SIGTERM), worker.stderr.read().decode()[-2000:]
