@@ -7,6 +7,8 @@ CREATE TABLE agency (
     disabled_at   timestamptz
 );
 
+-- A credential works while revoked_at is NULL or still in the future: rotation sets the old
+-- credential's revoked_at to the end of its grace period; revocation sets it to now().
 CREATE TABLE agency_credential (
     credential_id uuid PRIMARY KEY,
     agency_id     text        NOT NULL REFERENCES agency (agency_id),
@@ -18,13 +20,17 @@ CREATE TABLE agency_credential (
 );
 CREATE INDEX agency_credential_agency ON agency_credential (agency_id);
 
--- Events accepted through the HTTP gateway: the idempotency record. The content hash tells a
--- retry of the same event (same hash) from a conflicting reuse of its id (different hash).
+-- Events accepted through the HTTP gateway: the idempotency record, written in the same
+-- transaction (under an advisory lock on the event id) once the broker acknowledged the write.
+-- The content hash tells a retry of the same event (same hash) from a conflicting reuse of its
+-- id (different hash).
 CREATE TABLE ingest_receipt (
-    event_id      uuid PRIMARY KEY,
-    agency_id     text        NOT NULL,
-    content_hash  text        NOT NULL,
-    kafka_partition int,
-    kafka_offset  bigint,
-    accepted_at   timestamptz NOT NULL DEFAULT now()
+    event_id        uuid PRIMARY KEY,
+    agency_id       text        NOT NULL,
+    content_hash    text        NOT NULL,   -- SHA-256 of the canonical JSON of the event, hex
+    kafka_topic     text        NOT NULL,
+    kafka_partition int         NOT NULL,
+    kafka_offset    bigint      NOT NULL,
+    accepted_at     timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX ingest_receipt_agency ON ingest_receipt (agency_id, accepted_at);

@@ -33,6 +33,7 @@ CREATE TABLE person_rule_state (
 
 -- Alert events waiting to be published (written with the effects, published after commit).
 CREATE TABLE alert_outbox (
+    seq            bigserial,                   -- publication order (raised before resolved)
     alert_event_id uuid PRIMARY KEY,
     person_key     text        NOT NULL,
     body           bytea       NOT NULL,

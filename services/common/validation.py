@@ -18,6 +18,7 @@ from services.common.identifiers import identifier_problem
 class Problem:
     field: str
     reason: str
+    code: str = "invalid"  # a stable reason code for clients and metric labels (no values)
 
     def __str__(self) -> str:
         return f"{self.field}: {self.reason}"
@@ -35,22 +36,24 @@ def event_problems(
     try:
         uuid.UUID(event.event_id)
     except ValueError:
-        problems.append(Problem("event_id", "must be a UUID"))
+        problems.append(Problem("event_id", "must be a UUID", "invalid_event_id"))
     if event.recorded_at < event.occurred_at:
-        problems.append(Problem("recorded_at", "is before occurred_at"))
+        problems.append(Problem("recorded_at", "is before occurred_at", "recorded_before_occurred"))
     if now is not None and future_tolerance is not None and (
             event.occurred_at > now + future_tolerance):
         problems.append(Problem(
-            "occurred_at", f"is more than {int(future_tolerance.total_seconds())}s in the future"))
+            "occurred_at", f"is more than {int(future_tolerance.total_seconds())}s in the future",
+            "occurred_in_future"))
     if not event.source.agency.strip():
-        problems.append(Problem("source.agency", "must not be empty"))
+        problems.append(Problem("source.agency", "must not be empty", "missing_agency"))
     for index, identifier in enumerate(event.identifiers):
         path = f"identifiers[{index}]"
         if identifier.scheme not in IDENTIFIER_SCHEMES:
             problems.append(Problem(
-                f"{path}.scheme", f"unknown scheme; expected one of {', '.join(IDENTIFIER_SCHEMES)}"))
+                f"{path}.scheme", f"unknown scheme; expected one of {', '.join(IDENTIFIER_SCHEMES)}",
+                "unknown_identifier_scheme"))
             continue
         reason = identifier_problem(identifier.scheme, identifier.value)
         if reason:
-            problems.append(Problem(f"{path}.value", reason))
+            problems.append(Problem(f"{path}.value", reason, "invalid_identifier"))
     return problems

@@ -1,0 +1,48 @@
+"""Named SQL for the alert outbox and the alert read model."""
+
+ADD_TO_OUTBOX = """
+INSERT INTO alert_outbox (alert_event_id, person_key, body)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::bytea[])
+ON CONFLICT DO NOTHING
+"""
+
+PENDING_OUTBOX = """
+SELECT alert_event_id::text AS alert_event_id, person_key, body
+FROM alert_outbox ORDER BY seq LIMIT $1
+"""
+
+CLEAR_OUTBOX = "DELETE FROM alert_outbox WHERE alert_event_id = ANY($1::uuid[])"
+
+# Returns the alert events not seen before: the rest were projected already.
+RECORD_HISTORY = """
+INSERT INTO alert_history (alert_event_id, alert_id, action, at, actor, resolution)
+SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[],
+    $6::text[])
+ON CONFLICT DO NOTHING
+RETURNING alert_event_id::text AS alert_event_id
+"""
+
+OPEN_ALERT = """
+INSERT INTO alert (alert_id, person_key, rule_id, rule_version, severity, duty_team, title,
+    explanation, source_reference, trigger_event_id, expected, window_start, due_at, status,
+    raised_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14)
+ON CONFLICT (alert_id) DO NOTHING
+"""
+
+RESOLVE_ALERT = """
+UPDATE alert SET status = 'resolved', resolved_at = $2, resolution = $3,
+    resolving_event_id = $4
+WHERE alert_id = $1
+"""
+
+ALERTS_FOR_PERSON = """
+SELECT alert_id::text AS alert_id, rule_id, severity, duty_team, title, status, raised_at,
+       due_at, resolved_at, resolution, expected
+FROM alert WHERE person_key = $1 ORDER BY raised_at, alert_id
+"""
+
+OPEN_ALERTS_BY_TEAM = """
+SELECT duty_team, severity, count(*) AS alerts
+FROM alert WHERE status = 'open' GROUP BY duty_team, severity ORDER BY duty_team, severity
+"""

@@ -1,0 +1,90 @@
+"""Alert events as a frozen dataclass, mirroring ``schemas/alert_event.v*.avsc`` field for field.
+
+An alert's life (raised, resolved, later acknowledged, assigned, escalated) is a series of
+these events on the alerts topic. Ids are deterministic, PagerDuty dedup-key style, so a
+replay or a second worker that notices the same deadline produces the very same event and
+the projector's idempotent write swallows it:
+
+* ``alert_id = uuid5(ALERT_NAMESPACE, "<rule id>|<person key>|<trigger event id>")``
+* ``alert_event_id = uuid5(ALERT_NAMESPACE, "<alert id>|<action>")`` (one raised and at most
+  one resolved per alert; human actions later add a sequence number to the name).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from services.common.codec import DecodeError, alert_codec
+
+#: Fixed forever: changing it would change every alert id and break de-duplication.
+ALERT_NAMESPACE: Final = uuid.UUID("c9d3954e-c457-5fd5-a5a4-21b6334b1eff")
+
+ALERT_ACTIONS: Final = ("raised", "resolved", "acknowledged", "assigned", "escalated")
+
+
+@dataclass(frozen=True, slots=True)
+class AlertEvent:
+    alert_event_id: str
+    alert_id: str
+    action: str
+    at: datetime                 # stream time of the change (a deadline alert: the deadline)
+    person_key: str
+    rule_id: str
+    rule_version: str
+    severity: str
+    duty_team: str
+    title: str
+    explanation: str
+    source_reference: str
+    trigger_event_id: str
+    expected: str                # what was looked for and not found
+    window_start: datetime
+    due_at: datetime | None = None
+    resolution: str | None = None
+    resolving_event_id: str | None = None
+    actor: str | None = None
+    schema_version: int = 1
+
+
+def alert_id_for(rule_id: str, person_key: str, trigger_event_id: str) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{person_key}|{trigger_event_id}"))
+
+
+def alert_event_id_for(alert_id: str, action: str) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{alert_id}|{action}"))
+
+
+def alert_event_to_record(event: AlertEvent) -> dict[str, Any]:
+    record = dataclasses.asdict(event)
+    record["schema_version"] = alert_codec().current.version
+    return record
+
+
+def alert_event_from_record(record: dict[str, Any]) -> AlertEvent:
+    if record.get("action") not in ALERT_ACTIONS:
+        raise DecodeError("unknown alert action", "action")
+    fields = {f.name: record.get(f.name) for f in dataclasses.fields(AlertEvent)}
+    fields["at"] = _utc(fields["at"], "at")
+    fields["window_start"] = _utc(fields["window_start"], "window_start")
+    if fields["due_at"] is not None:
+        fields["due_at"] = _utc(fields["due_at"], "due_at")
+    fields["schema_version"] = int(fields["schema_version"] or 1)
+    return AlertEvent(**fields)
+
+
+def encode_alert_event(event: AlertEvent) -> bytes:
+    return alert_codec().encode(alert_event_to_record(event))
+
+
+def decode_alert_event(data: bytes) -> AlertEvent:
+    return alert_event_from_record(alert_codec().decode(data))
+
+
+def _utc(value: Any, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise DecodeError("expected a timestamp", field)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
