@@ -28,7 +28,7 @@ class Topics:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="JOINEDUP_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="JOINEDUP_", extra="ignore", populate_by_name=True)
 
     environment: Literal["development", "test", "production"] = "development"
 

@@ -1,0 +1,90 @@
+"""Rules that join two events: "stuck between services" pairs and risk-window contexts.
+
+Both halves can arrive in either order. Each half is remembered as a ``Marker``; when the
+second half arrives, it is matched against the remembered first halves. For a pair, the alert
+is keyed on the LATER of the two events (by occurred-at, then event id), so arrival order
+does not change the alert id. For a context rule the trigger is always the risky event (the
+disengagement), found either when it arrives or when its context arrives after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from services.processor.domain.rules.model import Pair, Rule
+from services.processor.domain.rules.state import Marker
+from services.processor.domain.rules.wording import describe_event
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """An event as rules see it: ids, times and facts (a live event or a remembered one)."""
+
+    event_id: str
+    occurred_at: datetime
+    recorded_at: datetime
+    facts: Mapping[str, object]
+
+    @classmethod
+    def of(cls, marker: Marker) -> Seen:
+        return cls(marker.event_id, marker.occurred_at, marker.recorded_at or marker.occurred_at,
+                   marker.facts)
+
+    @property
+    def order(self) -> tuple[datetime, str]:
+        return self.occurred_at, self.event_id
+
+
+def point_at_each_other(pair: Pair, a: Mapping[str, object], b: Mapping[str, object]) -> bool:
+    crossed = all(a.get(x) is not None and a.get(x) == b.get(y) and a.get(y) == b.get(x)
+                  for x, y in pair.cross)
+    return crossed and all(a.get(path) != b.get(path) for path in pair.differ)
+
+
+def pairs(rule: Rule, seen: Seen, halves: list[Marker]) -> tuple[Seen, Seen] | None:
+    """(later, earlier) when ``seen`` completes a pair with a remembered half, else None.
+    With several candidates the most recent one is taken: one alert per arriving half."""
+    assert rule.pair is not None
+    partners = [m for m in halves
+                if m.event_id != seen.event_id
+                and abs(m.occurred_at - seen.occurred_at) <= rule.pair.within
+                and point_at_each_other(rule.pair, seen.facts, m.facts)]
+    if not partners:
+        return None
+    partner = Seen.of(max(partners, key=lambda m: (m.occurred_at, m.event_id)))
+    later, earlier = sorted([seen, partner], key=lambda s: s.order, reverse=True)
+    return later, earlier
+
+
+def context_for(rule: Rule, trigger: Seen, contexts: list[Marker]) -> str | None:
+    """Words for the most recent context that puts ``trigger`` inside its risk window."""
+    best: tuple[Marker, str] | None = None
+    for marker in contexts:
+        for context in rule.contexts:
+            if (marker.event_id != trigger.event_id and context.matcher.matches(marker.facts)
+                    and trigger.occurred_at - context.within <= marker.occurred_at
+                    <= trigger.occurred_at
+                    and (best is None or marker.occurred_at > best[0].occurred_at)):
+                best = marker, _words(marker.facts, marker.occurred_at, context.within.days)
+    return best[1] if best else None
+
+
+def triggers_for(rule: Rule, context: Seen, triggers: list[Marker]) -> list[tuple[Seen, str]]:
+    """Remembered triggers that a context arriving late puts inside its risk window."""
+    found = []
+    for spec in rule.contexts:
+        if not spec.matcher.matches(context.facts):
+            continue
+        for marker in triggers:
+            if (marker.event_id != context.event_id
+                    and context.occurred_at <= marker.occurred_at
+                    <= context.occurred_at + spec.within):
+                words = _words(context.facts, context.occurred_at, spec.within.days)
+                found.append((Seen.of(marker), words))
+    return sorted(found, key=lambda pair: pair[0].order)
+
+
+def _words(facts: Mapping[str, object], occurred_at: datetime, days: int) -> str:
+    return f"within {days} days after {describe_event(facts, occurred_at)}"

@@ -1,0 +1,306 @@
+"""Evaluating the rule pack, one event at a time, for one person.
+
+``apply_event`` is a pure fold step: (pack, state, event, now) -> Outcome. ``now`` is the
+stream clock (the highest recorded_at seen on the partition, this event included), never the
+wall clock, so replaying a log gives the same alerts with the same ids and raised-at times.
+
+Order inside one step, and why:
+1. fire this person's expectations already past due (due_at < now) BEFORE looking at the event,
+   so the result never depends on whether a timer happened to run first;
+2. for each rule: withdraw what the event cancels, fulfil what it satisfies, remember it
+   if a rule may need it later (markers), then open or raise what it triggers;
+3. fire again (a trigger recorded after its own deadline alerts at once), then prune.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import date, datetime
+
+from services.common.alerts import AlertEvent, alert_id_for
+from services.common.events import AgencyEvent
+from services.processor.domain.rules.calendar import add_working_days, end_of_day
+from services.processor.domain.rules.correlation import Seen, context_for, pairs, triggers_for
+from services.processor.domain.rules.model import Rule, RulePack, Window
+from services.processor.domain.rules.state import (
+    ALERTED,
+    FULFILLED,
+    LIVE,
+    OPEN,
+    RESOLVED,
+    WITHDRAWN,
+    Expectation,
+    Marker,
+    Outcome,
+    PersonRuleState,
+)
+from services.processor.domain.rules.vocabulary import facts_of
+from services.processor.domain.rules.wording import (
+    describe_event,
+    explanation,
+    lateness,
+    raised,
+    resolved,
+    route,
+    stamp,
+)
+
+__all__ = ["Expectation", "Marker", "Outcome", "PersonRuleState", "apply_event", "fire_due"]
+
+
+def fire_due(pack: RulePack, expectations: Iterable[Expectation],
+             now: datetime) -> list[tuple[Expectation, AlertEvent]]:
+    """The timer's step: every open expectation whose deadline has passed (``due_at < now``)
+    becomes alerted, raised at its deadline (``Expectation.alert_at``), whoever notices first.
+
+    Strictly before ``now``: an event at exactly the deadline is on time (fulfilment is
+    ``occurred_at <= due_at``), so it must not be pre-empted by an alert at that instant.
+    """
+    fired = []
+    for expectation in expectations:
+        if expectation.status == OPEN and expectation.due_at < now:
+            at = expectation.alert_at
+            done = dataclasses.replace(expectation, status=ALERTED, raised_at=at)
+            fired.append((done, raised(done, at)))
+    return fired
+
+
+def apply_event(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
+                now: datetime) -> Outcome:
+    run = _Run(pack, state, max(now, event.recorded_at))
+    run.fire()
+    seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event))
+    run.note_lead_professional(seen)
+    for rule in pack.rules:
+        run.cancel(rule, seen)
+        run.fulfil(rule, seen)
+        run.remember(rule, seen)
+        run.trigger(rule, seen)
+    run.fire()
+    return run.outcome()
+
+
+class _Run:
+    """The working copy of one person's state while one event is applied."""
+
+    def __init__(self, pack: RulePack, state: PersonRuleState, now: datetime) -> None:
+        self.pack, self.now, self.person = pack, now, state.person_key
+        self.expectations = {e.expectation_id: e for e in state.expectations}
+        self.markers = list(state.markers)
+        self.marker_keys = {(m.rule_id, m.role, m.event_id) for m in state.markers}
+        self.lead_team, self.lead_since = state.lead_team, state.lead_team_since
+        self.changed: dict[str, Expectation] = {}
+        self.new_markers: list[Marker] = []
+        self.alerts: list[AlertEvent] = []
+
+    def put(self, expectation: Expectation) -> None:
+        self.expectations[expectation.expectation_id] = expectation
+        self.changed[expectation.expectation_id] = expectation
+
+    def live(self, rule: Rule) -> list[Expectation]:
+        return [e for e in self.expectations.values() if e.rule_id == rule.id and e.status in LIVE]
+
+    def markers_of(self, rule: Rule, role: str) -> list[Marker]:
+        return [m for m in self.markers if m.rule_id == rule.id and m.role == role]
+
+    def fire(self) -> None:
+        for expectation, alert in fire_due(self.pack, self.expectations.values(), self.now):
+            self.put(expectation)
+            self.alerts.append(alert)
+
+    def note_lead_professional(self, seen: Seen) -> None:
+        facts = seen.facts
+        if (facts["event_type"] == "transition.occurred"
+                and facts.get("payload.kind") == "LEAD_PROFESSIONAL_CHANGE"
+                and (self.lead_since is None or seen.occurred_at >= self.lead_since)):
+            self.lead_team = str(facts.get("source.team") or facts.get("source.agency"))
+            self.lead_since = seen.occurred_at
+
+    # --- closing expectations ---------------------------------------------------------------
+
+    def close(self, expectation: Expectation, status: str, reason: str, by: str) -> None:
+        done = dataclasses.replace(expectation, status=status, closed_at=self.now,
+                                   resolution=reason,
+                                   fulfilled_by=by if status != WITHDRAWN else None)
+        self.put(done)
+        if expectation.status == ALERTED:
+            self.alerts.append(resolved(done, self.now, reason, by))
+
+    def cancel(self, rule: Rule, seen: Seen) -> None:
+        if rule.cancel is None or not rule.cancel.matches(seen.facts):
+            return
+        for expectation in self.live(rule):
+            if (rule.cancel.correlates(seen.facts, expectation.keys)
+                    and seen.occurred_at >= expectation.window_start):
+                what = describe_event(seen.facts, seen.occurred_at)
+                self.close(expectation, WITHDRAWN, f"withdrawn: {what}", seen.event_id)
+
+    def fulfil(self, rule: Rule, seen: Seen) -> None:
+        if rule.expect is None or rule.window is None or not rule.expect.matches(seen.facts):
+            return
+        for expectation in self.live(rule):
+            if (rule.expect.correlates(seen.facts, expectation.keys)
+                    and seen.occurred_at >= expectation.window_start - rule.window.lookback):
+                self.satisfy(expectation, seen)
+
+    def satisfy(self, expectation: Expectation, seen: Seen) -> None:
+        what = describe_event(seen.facts, seen.occurred_at)
+        on_time = seen.occurred_at <= expectation.due_at
+        if expectation.status == OPEN and on_time:
+            self.put(dataclasses.replace(expectation, status=FULFILLED, closed_at=self.now,
+                                         fulfilled_by=seen.event_id, resolution=f"met: {what}"))
+            return
+        if expectation.status == OPEN:  # happened after the deadline: the gap was real
+            at = expectation.alert_at
+            expectation = dataclasses.replace(expectation, status=ALERTED, raised_at=at)
+            self.alerts.append(raised(expectation, at))
+        reason = (f"fulfilled before the deadline but reported late: {what}" if on_time else
+                  f"resolved late: {what}, "
+                  f"{lateness(seen.occurred_at, expectation.due_at)} after the deadline")
+        self.close(expectation, RESOLVED, reason, seen.event_id)
+
+    # --- remembering and triggering ---------------------------------------------------------
+
+    def remember(self, rule: Rule, seen: Seen) -> None:
+        facts, roles = seen.facts, []
+        if rule.expect is not None and rule.expect.matches(facts):
+            roles.append("fulfil")
+        if rule.cancel is not None and rule.cancel.matches(facts):
+            roles.append("cancel")
+        if rule.kind in ("pair", "context") and rule.trigger.matches(facts):
+            roles.append("half" if rule.kind == "pair" else "trigger")
+        if any(c.matcher.matches(facts) for c in rule.contexts):
+            roles.append("context")
+        kept = tuple(sorted(((p, v) for p, v in facts.items()
+                             if v is not None and p in self.pack.remembered), key=lambda kv: kv[0]))
+        for role in roles:
+            if (rule.id, role, seen.event_id) not in self.marker_keys:
+                marker = Marker(self.person, rule.id, role, seen.event_id, seen.occurred_at, kept,
+                                seen.recorded_at)
+                self.marker_keys.add((rule.id, role, seen.event_id))
+                self.markers.append(marker)
+                self.new_markers.append(marker)
+
+    def trigger(self, rule: Rule, seen: Seen) -> None:
+        if rule.kind == "context":  # a late-arriving context completes earlier triggers
+            for trigger, context in triggers_for(rule, seen, self.markers_of(rule, "trigger")):
+                self.raise_now(rule, trigger, context=context)
+        if not rule.trigger.matches(seen.facts):
+            return
+        if rule.kind == "deadline":
+            self.open_deadline(rule, seen)
+        elif rule.kind == "immediate":
+            self.raise_now(rule, seen)
+        elif rule.kind == "pair":
+            found = pairs(rule, seen, self.markers_of(rule, "half"))
+            if found is not None:
+                later, earlier = found
+                self.raise_now(rule, later, earlier.occurred_at,
+                               f"paired with {describe_event(earlier.facts, earlier.occurred_at)}")
+        elif (context := context_for(rule, seen, self.markers_of(rule, "context"))) is not None:
+            self.raise_now(rule, seen, context=context)
+
+    def new(self, rule: Rule, seen: Seen, due: datetime, status: str, keys: dict[str, object],
+            has_deadline: bool, context: str = "",
+            window_start: datetime | None = None) -> Expectation:
+        trigger = describe_event(seen.facts, seen.occurred_at)
+        return Expectation(
+            expectation_id=alert_id_for(rule.id, self.person, seen.event_id), rule_id=rule.id,
+            rule_version=rule.version, person_key=self.person, trigger_event_id=seen.event_id,
+            window_start=window_start or seen.occurred_at, due_at=due, status=status,
+            correlation=tuple(keys.items()), duty_team=route(rule, seen.facts, self.lead_team),
+            severity=rule.severity, title=rule.title,
+            explanation=explanation(rule, trigger, due if has_deadline else None, context),
+            expected=rule.expected, source_reference=rule.source, has_deadline=has_deadline,
+            known_at=seen.recorded_at)
+
+    def raise_now(self, rule: Rule, seen: Seen, window_start: datetime | None = None,
+                  context: str = "") -> None:
+        if alert_id_for(rule.id, self.person, seen.event_id) in self.expectations:
+            return  # the same trigger again: nothing changes
+        expectation = self.new(rule, seen, seen.occurred_at, ALERTED, {}, False, context,
+                               window_start)
+        expectation = dataclasses.replace(expectation, raised_at=self.now)
+        self.put(expectation)
+        self.alerts.append(raised(expectation, self.now))
+
+    def open_deadline(self, rule: Rule, seen: Seen) -> None:
+        assert rule.expect is not None and rule.window is not None
+        if alert_id_for(rule.id, self.person, seen.event_id) in self.expectations:
+            return  # the same trigger again: nothing changes
+        due = due_at(rule.window, seen)
+        if due is None or self.supersede(rule, seen, due):
+            return
+        track = rule.cancel.same if rule.cancel is not None else ()
+        keys = {p: seen.facts.get(p) for p in (*rule.expect.same, *track)}
+        expectation = self.new(rule, seen, due, OPEN, keys, True)
+        self.put(expectation)
+        for marker in sorted(self.markers_of(rule, "cancel"), key=lambda m: m.occurred_at):
+            if (rule.cancel is not None and rule.cancel.correlates(marker.facts, keys)
+                    and marker.occurred_at >= seen.occurred_at):  # cancelled before it arrived
+                what = describe_event(marker.facts, marker.occurred_at)
+                self.close(expectation, WITHDRAWN, f"withdrawn: {what}", marker.event_id)
+                return
+        earliest = seen.occurred_at - rule.window.lookback
+        candidates = [m for m in self.markers_of(rule, "fulfil")
+                      if m.event_id != seen.event_id and m.occurred_at >= earliest
+                      and rule.expect.correlates(m.facts, keys)]
+        if candidates:  # it arrived before its trigger (out of order) or within the lookback
+            first = min(candidates, key=lambda m: (m.occurred_at, m.event_id))
+            self.satisfy(expectation, Seen.of(first))
+
+    def supersede(self, rule: Rule, seen: Seen, due: datetime) -> bool:
+        """True when this trigger only restates or moves a live expectation for the same
+        tracked thing (the same transition id; the same referral id)."""
+        assert rule.window is not None
+        if rule.cancel is None or not rule.cancel.same:
+            return False
+        handled = False
+        for old in [e for e in self.live(rule) if rule.cancel.correlates(seen.facts, e.keys)]:
+            handled = True
+            if rule.window.of is None or seen.occurred_at < old.window_start:
+                continue  # the first trigger's deadline stands; an older schedule changes nothing
+            if old.status == OPEN and due != old.due_at:
+                trigger = describe_event(seen.facts, seen.occurred_at)
+                self.put(dataclasses.replace(old, due_at=due, known_at=seen.recorded_at,
+                                             explanation=explanation(rule, trigger, due)))
+            elif old.status == ALERTED and due > self.now:  # deadline moved into the future
+                what = describe_event(seen.facts, seen.occurred_at)
+                self.close(old, WITHDRAWN, f"deadline moved to {stamp(due)} by {what}",
+                           seen.event_id)
+                handled = False  # a new expectation, with a new alert id, takes over
+        return handled
+
+    def outcome(self) -> Outcome:
+        keep, pruned = [], []
+        for marker in self.markers:
+            rule = self.pack.by_id.get(marker.rule_id)
+            old = rule is None or marker.occurred_at < self.now - rule.retention(
+                self.pack.late_arrival_grace)
+            (pruned if old else keep).append(marker)
+        for expectation in list(self.expectations.values()):
+            limit = (self.pack.resolve_late_within if expectation.status == ALERTED
+                     else self.pack.horizon)
+            if expectation.status != OPEN and expectation.due_at < self.now - limit:
+                del self.expectations[expectation.expectation_id]
+        state = PersonRuleState(self.person, tuple(self.expectations.values()), tuple(keep),
+                                self.lead_team, self.lead_since)
+        kept_ids = {id(m) for m in keep}
+        return Outcome(state, list(self.changed.values()),
+                       [m for m in self.new_markers if id(m) in kept_ids], self.alerts,
+                       [m for m in pruned if m not in self.new_markers])
+
+
+def due_at(window: Window, seen: Seen) -> datetime | None:
+    """The deadline for a trigger, or None when the trigger lacks the date to count from."""
+    if window.within is not None:
+        return seen.occurred_at + window.within
+    if window.working_days is not None:
+        asked = seen.facts.get(window.working_days_field) if window.working_days_field else None
+        valid = isinstance(asked, int) and not isinstance(asked, bool) and asked > 0
+        return add_working_days(seen.occurred_at, asked if valid else window.working_days)  # type: ignore[arg-type]
+    scheduled = seen.facts.get(window.of or "")
+    if not scheduled or window.before is None:
+        return None
+    return end_of_day(date.fromisoformat(str(scheduled)) - window.before)

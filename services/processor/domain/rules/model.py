@@ -1,0 +1,174 @@
+"""What a rule is, once the rule file has been read and checked (see ``loader.py``).
+
+Rules never see an ``AgencyEvent`` directly: they see its *facts*, a flat mapping of
+``"event_type"``, ``"payload.<field>"`` and ``"source.<field>"`` to values (dates as ISO
+strings). A remembered event (a ``Marker``) keeps the same facts, so one matcher works on a
+live event and on one that arrived earlier, which is what makes out-of-order arrival easy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Final
+
+Facts = Mapping[str, object]
+
+#: deadline: expect a second event within a window; immediate: alert on the trigger itself;
+#: pair: two matching events that point at each other (stuck between services);
+#: context: the trigger happened inside a risk window opened by an earlier event.
+RULE_KINDS: Final = ("deadline", "immediate", "pair", "context")
+SEVERITIES: Final = ("low", "medium", "high", "critical")
+#: Placeholders a route template may use; all come from the trigger's source.
+ROUTE_FIELDS: Final = ("area", "team", "agency", "service_kind")
+LEAD_PROFESSIONAL: Final = "lead-professional"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """One test on a fact: ``equals`` a value, is ``in`` or ``not_in`` a set of values."""
+
+    path: str
+    op: str
+    value: object
+
+    def holds(self, facts: Facts) -> bool:
+        actual = facts.get(self.path)
+        if self.op == "equals":
+            return actual == self.value
+        if self.op == "in":
+            return actual in self.value  # type: ignore[operator]
+        return actual not in self.value  # type: ignore[operator]  # not_in (None passes)
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    event_types: frozenset[str]
+    conditions: tuple[Condition, ...] = ()
+    #: paths whose value must equal the trigger's (e.g. the same referral_id)
+    same: tuple[str, ...] = ()
+
+    def matches(self, facts: Facts) -> bool:
+        return facts.get("event_type") in self.event_types and all(
+            c.holds(facts) for c in self.conditions)
+
+    def correlates(self, facts: Facts, trigger: Facts) -> bool:
+        return all(facts.get(p) is not None and facts.get(p) == trigger.get(p) for p in self.same)
+
+    @property
+    def paths(self) -> frozenset[str]:
+        return frozenset([c.path for c in self.conditions] + list(self.same))
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """When the expected event is due, and how far before the trigger it may already count.
+
+    Exactly one of: ``within`` (after the trigger's occurred-at), ``working_days`` (end of
+    the Nth England-and-Wales working day, optionally read from ``working_days_field``), or
+    ``before`` a date field ``of`` the trigger (e.g. 56 days before the scheduled release).
+    """
+
+    within: timedelta | None = None
+    working_days: int | None = None
+    working_days_field: str | None = None
+    before: timedelta | None = None
+    of: str | None = None
+    lookback: timedelta = timedelta(0)
+
+    @property
+    def reach(self) -> timedelta:
+        """An upper bound of trigger-to-deadline distance, for keeping markers long enough."""
+        if self.within is not None:
+            return self.within
+        if self.working_days is not None:
+            # A long SLA given in the event may exceed the default; allow for it generously.
+            return timedelta(days=max(self.working_days, 20) * 2 + 14)
+        return timedelta(0)  # due before the scheduled date: never after the trigger
+
+
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """Two trigger-matching events within ``within`` of each other whose ``cross`` fields point
+    at each other (a.x == b.y and a.y == b.x) and whose ``differ`` fields differ."""
+
+    within: timedelta
+    cross: tuple[tuple[str, str], ...]
+    differ: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """An earlier event that puts the person in a risk window for ``within`` after it."""
+
+    matcher: Matcher
+    within: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    kind: str
+    version: str
+    title: str
+    explanation: str
+    source: str
+    severity: str
+    route: str
+    expected: str                       # what is looked for, in words, for the alert
+    trigger: Matcher
+    expect: Matcher | None = None       # deadline rules
+    window: Window | None = None        # deadline rules
+    cancel: Matcher | None = None       # withdraws expectations; ``same`` keys the trigger
+    pair: Pair | None = None
+    contexts: tuple[Context, ...] = ()
+
+    def retention(self, grace: timedelta) -> timedelta:
+        """How long a remembered event can still matter to this rule."""
+        spans = [grace]
+        if self.window is not None:
+            spans.append(self.window.lookback + self.window.reach + grace)
+        if self.pair is not None:
+            spans.append(self.pair.within + grace)
+        spans += [c.within + grace for c in self.contexts]
+        return max(spans)
+
+
+@dataclass(frozen=True, slots=True)
+class RulePack:
+    version: str
+    rules: tuple[Rule, ...]
+    #: an alerted expectation stays in the person's state (resolvable by a late event) this long
+    resolve_late_within: timedelta = timedelta(days=365)
+    #: markers are kept this much longer than a rule's windows, for events that arrive late
+    late_arrival_grace: timedelta = timedelta(days=30)
+    by_id: dict[str, Rule] = field(default_factory=dict, compare=False, repr=False)
+    #: fact paths a marker keeps (filled once: the set of paths any rule reads)
+    remembered: set[str] = field(default_factory=set, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_id.update({rule.id: rule for rule in self.rules})
+        self.remembered.update(self._remembered_paths())
+
+    @property
+    def horizon(self) -> timedelta:
+        """The longest a marker of any rule is kept."""
+        return max([r.retention(self.late_arrival_grace) for r in self.rules],
+                   default=self.late_arrival_grace)
+
+    def _remembered_paths(self) -> frozenset[str]:
+        """Fact paths a marker must keep for any rule to judge it later."""
+        paths: set[str] = {"event_type", "source.agency", "source.team", "source.area",
+                           "source.service_kind"}
+        for rule in self.rules:
+            for matcher in (rule.trigger, rule.expect, rule.cancel):
+                if matcher is not None:
+                    paths |= matcher.paths
+            for context in rule.contexts:
+                paths |= context.matcher.paths
+            if rule.pair is not None:
+                paths |= {p for pair in rule.pair.cross for p in pair} | set(rule.pair.differ)
+            if rule.window is not None:
+                paths |= {p for p in (rule.window.working_days_field, rule.window.of) if p}
+        return frozenset(paths)

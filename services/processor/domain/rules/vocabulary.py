@@ -1,0 +1,92 @@
+"""Which field paths and values a rule may name: the vocabularies of ``services.common.events``.
+
+A rule that says ``payload.kind = "MENTAL_HEALTH_DISCHARG"`` would silently never fire; these
+checks turn such typos into start-up errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterable
+from datetime import date
+
+from services.common.events import (
+    ACCOMMODATION_STATUSES,
+    DECLINE_REASONS,
+    EVENT_TYPES,
+    PAYLOAD_BY_FAMILY,
+    RELEASE_REASONS,
+    SERVICE_KINDS,
+    TRANSITION_KINDS,
+    AgencyEvent,
+    Source,
+)
+
+#: (family or "source", field) -> the symbols it may hold
+SYMBOLS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("transition", "kind"): TRANSITION_KINDS,
+    ("transition", "reason"): RELEASE_REASONS,
+    ("transition", "accommodation_on_leaving"): ACCOMMODATION_STATUSES,
+    ("discharge", "accommodation_on_leaving"): ACCOMMODATION_STATUSES,
+    ("discharge", "destination_service_kind"): SERVICE_KINDS,
+    ("referral", "to_service_kind"): SERVICE_KINDS,
+    ("referral", "cites_service_kind"): SERVICE_KINDS,
+    ("referral", "decline_reason"): DECLINE_REASONS,
+    ("source", "service_kind"): SERVICE_KINDS,
+}
+BOOLEAN = {("transition", "in_custody_treatment")}
+INTEGER = {("referral", "sla_working_days")}
+
+
+def _split(path: str) -> tuple[str, str] | None:
+    head, _, name = path.partition(".")
+    return (head, name) if head in ("payload", "source") and name else None
+
+
+def field_problem(path: object, families: Iterable[str]) -> str | None:
+    """Why ``path`` cannot be read from events of these families, or None if it can."""
+    parts = _split(path) if isinstance(path, str) else None
+    if parts is None:
+        return f"{path!r} is not a field path like 'payload.kind' or 'source.service_kind'"
+    head, name = parts
+    if head == "source":
+        names = {f.name for f in dataclasses.fields(Source)}
+        return None if name in names else f"Source has no field '{name}'"
+    for family in families:
+        cls = PAYLOAD_BY_FAMILY.get(family)
+        if cls is not None and name not in {f.name for f in dataclasses.fields(cls)}:
+            return f"a {family} payload has no field '{name}'"
+    return None
+
+
+def values_problem(path: str, families: Iterable[str], values: Iterable[object]) -> list[str]:
+    """Values that the field can never hold (unknown symbols, wrong types)."""
+    if path == "event_type":
+        return [f"unknown event type {v!r}" for v in values if v not in EVENT_TYPES]
+    parts = _split(path)
+    if parts is None:
+        return []
+    head, name = parts
+    keys = [("source", name)] if head == "source" else [(f, name) for f in families]
+    problems = []
+    for key in keys:
+        for value in values:
+            if key in BOOLEAN and not isinstance(value, bool):
+                problems.append(f"{value!r} is not true or false")
+            elif key in INTEGER and (isinstance(value, bool) or not isinstance(value, int)):
+                problems.append(f"{value!r} is not a whole number")
+            elif key in SYMBOLS and value not in SYMBOLS[key]:
+                problems.append(f"unknown value {value!r} (expected one of "
+                                f"{', '.join(SYMBOLS[key])})")
+    return list(dict.fromkeys(problems))
+
+
+def facts_of(event: AgencyEvent) -> dict[str, object]:
+    """The flat view rules match on: event_type, payload.<field>, source.<field>."""
+    facts: dict[str, object] = {"event_type": event.event_type}
+    for f in dataclasses.fields(event.payload):
+        value = getattr(event.payload, f.name)
+        facts[f"payload.{f.name}"] = value.isoformat() if isinstance(value, date) else value
+    for f in dataclasses.fields(event.source):
+        facts[f"source.{f.name}"] = getattr(event.source, f.name)
+    return facts
