@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -12,9 +13,13 @@ from services.common.agencies import PublisherPolicy
 from services.common.db import create_pool, wait_and_migrate
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
+from services.processor.adapters.alerts import AlertPublisher
 from services.processor.adapters.dead_letters import DeadLetterTopic
+from services.processor.clock import Clock, StreamClock, WallClock
+from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack
 from services.processor.entrypoints.intake import Intake
 from services.processor.pipeline import BatchProcessor
+from services.processor.rules_stage import DeadlineWatch, RuleStage
 
 
 @dataclass
@@ -24,6 +29,10 @@ class Processor:
     settings: Settings
     pool: asyncpg.Pool
     producer: AIOKafkaProducer
+    pack: RulePack
+    dead_letters: DeadLetterTopic
+    alerts: AlertPublisher
+    deadlines: DeadlineWatch
     pipeline: BatchProcessor
     intake: Intake
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -34,7 +43,20 @@ class Processor:
         await self.pool.close()
 
 
-async def build_processor(settings: Settings, *, migrate: bool = True) -> Processor:
+def load_pack(settings: Settings) -> RulePack:
+    """The rule pack, validated at start: a bad file stops the worker with line and field."""
+    return load_rule_pack(settings.rule_pack or default_pack_path())
+
+
+def make_clock(settings: Settings) -> Clock:
+    if settings.clock == "stream":
+        return StreamClock(settings.processor_group, settings.topics.agency_events)
+    return WallClock()
+
+
+async def build_processor(settings: Settings, *, migrate: bool = True,
+                          clock: Clock | None = None, rules: bool = True) -> Processor:
+    pack = load_pack(settings)
     if migrate:
         await wait_and_migrate(settings)
         await ensure_topics(settings)
@@ -42,7 +64,13 @@ async def build_processor(settings: Settings, *, migrate: bool = True) -> Proces
     producer = make_producer(settings)
     await producer.start()
     policy = PublisherPolicy(pool) if settings.check_direct_publishers else None
+    dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter)
+    alerts = AlertPublisher(pool, producer, settings.topics.alerts)
+    deadlines = DeadlineWatch(pool, pack, clock or make_clock(settings), alerts,
+                              timedelta(seconds=settings.deadline_grace_seconds))
     pipeline = BatchProcessor(
-        pool, DeadLetterTopic(producer, settings.topics.dead_letter),
-        consumer=settings.processor_group, policy=policy)
-    return Processor(settings, pool, producer, pipeline, Intake(settings, pool, pipeline))
+        pool, dead_letters, consumer=settings.processor_group, policy=policy,
+        rules=RuleStage(pack) if rules else None,
+        publish_alerts=alerts.publish if rules else None)
+    return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,
+                     Intake(settings, pool, pipeline))

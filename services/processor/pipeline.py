@@ -14,7 +14,7 @@ re-running the batch one message at a time, and parked with the failure's type.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
@@ -50,13 +50,13 @@ class BatchResult:
     applied: int = 0
     duplicates: int = 0
     parked: int = 0
-    alert_events: list[object] = field(default_factory=list)
+    alert_events: Sequence[object] = ()
 
 
 #: The rules stage: given the new events (in order) and the open transaction, return the
 #: alert events to publish after commit. Wired in by bootstrap when a rule pack is loaded.
-RuleStage = Callable[[asyncpg.Connection, Sequence[Received]], Awaitable[list[object]]]
-AlertPublisher = Callable[[list[object]], Awaitable[None]]
+RuleStage = Callable[[asyncpg.Connection, Sequence[Received]], Awaitable[Sequence[object]]]
+AlertPublisher = Callable[[], Awaitable[object]]
 
 
 class BatchProcessor:
@@ -125,7 +125,7 @@ class BatchProcessor:
         result.applied = len(fresh)
         result.duplicates = len(received) - len(fresh)
         if result.alert_events and self._publish_alerts is not None:
-            await self._publish_alerts(result.alert_events)
+            await self._publish_alerts()  # drains the outbox the transaction just filled
         return result
 
     async def _decode(self, messages: Sequence[Message]) -> tuple[list[Received], list[Rejected]]:

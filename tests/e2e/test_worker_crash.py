@@ -37,8 +37,8 @@ def start_worker(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
 
 async def test_sigkill_mid_stream_loses_and_doubles_nothing(
         migrated: Settings, pool: asyncpg.Pool, tmp_path: Path) -> None:
-    events = simulate(seed=5, people=400, months=6, start=datetime(2026, 1, 5, tzinfo=UTC))
-    assert len(events) >= 5_000
+    events = simulate(seed=5, people=500, months=6, start=datetime(2026, 1, 5, tzinfo=UTC))
+    assert len(events) >= 4_000
     await register_sources(pool, {(e.source.agency, e.source.service_kind) for e in events})
     await publish(migrated, events)
 

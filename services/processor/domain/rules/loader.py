@@ -228,7 +228,7 @@ class _Checker:
         days = raw.get("working_days")
         if days is not None and (not isinstance(days, int) or isinstance(days, bool) or days < 1):
             self.fail("window.working_days", "must be a whole number of days, at least 1")
-        if sum(x is not None for x in (within, before, days)) != 1:
+        if sum(key in raw for key in ("within", "working_days", "before")) != 1:
             self.fail("window", "needs exactly one of within, working_days, before")
         if before is not None and "of" not in raw:
             self.fail("window.of", "'before' needs 'of', the date field it counts back from")

@@ -35,6 +35,10 @@ SYMBOLS: dict[tuple[str, str], tuple[str, ...]] = {
     ("source", "service_kind"): SERVICE_KINDS,
 }
 BOOLEAN = {("transition", "in_custody_treatment")}
+#: Free text an agency may fill with personal details: never remembered, never quoted.
+#: (``payload.reason`` is a release-reason symbol on a transition but free text on a referral.)
+FREE_TEXT = {("referral", "reason"), ("referral", "outcome"), ("referral", "decided_by"),
+             ("transition", "location"), ("contact", "mode")}
 INTEGER = {("referral", "sla_working_days")}
 
 
@@ -56,6 +60,8 @@ def field_problem(path: object, families: Iterable[str]) -> str | None:
         cls = PAYLOAD_BY_FAMILY.get(family)
         if cls is not None and name not in {f.name for f in dataclasses.fields(cls)}:
             return f"a {family} payload has no field '{name}'"
+        if (family, name) in FREE_TEXT:
+            return f"'{name}' of a {family} is free text; rules may not read it"
     return None
 
 
@@ -82,9 +88,12 @@ def values_problem(path: str, families: Iterable[str], values: Iterable[object])
 
 
 def facts_of(event: AgencyEvent) -> dict[str, object]:
-    """The flat view rules match on: event_type, payload.<field>, source.<field>."""
+    """The flat view rules match on: event_type, payload.<field>, source.<field>; free-text
+    payload fields are left out."""
     facts: dict[str, object] = {"event_type": event.event_type}
     for f in dataclasses.fields(event.payload):
+        if (event.family, f.name) in FREE_TEXT:
+            continue  # no rule may read it, so no marker or alert text can carry it
         value = getattr(event.payload, f.name)
         facts[f"payload.{f.name}"] = value.isoformat() if isinstance(value, date) else value
     for f in dataclasses.fields(event.source):

@@ -1,0 +1,70 @@
+"""Named SQL for the ingest gateway: credentials, agencies and idempotency receipts."""
+
+# A credential works while not revoked (or inside its rotation grace period) and its agency
+# is not disabled.
+FIND_CREDENTIAL = """
+SELECT c.credential_id, c.agency_id, c.last_used_at
+FROM agency_credential c JOIN agency a USING (agency_id)
+WHERE c.token_hash = $1 AND (c.revoked_at IS NULL OR c.revoked_at > now())
+  AND a.disabled_at IS NULL
+"""
+
+# last_used_at is an operator's hint, not an audit trail: write it at most once a minute.
+TOUCH_CREDENTIAL = """
+UPDATE agency_credential SET last_used_at = now()
+WHERE credential_id = $1 AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')
+"""
+
+INSERT_CREDENTIAL = """
+INSERT INTO agency_credential (credential_id, agency_id, token_hash, label)
+VALUES ($1, $2, $3, $4)
+"""
+
+AGENCY_EXISTS = "SELECT EXISTS (SELECT 1 FROM agency WHERE agency_id = $1)"
+
+LIST_AGENCIES = """
+SELECT a.agency_id, a.name, a.service_kind, a.created_at, a.disabled_at,
+       count(c.credential_id) FILTER (
+           WHERE c.revoked_at IS NULL OR c.revoked_at > now()) AS active_credentials,
+       max(c.last_used_at) AS last_used_at
+FROM agency a LEFT JOIN agency_credential c USING (agency_id)
+GROUP BY a.agency_id ORDER BY a.agency_id
+"""
+
+LIST_CREDENTIALS = """
+SELECT credential_id, agency_id, label, created_at, revoked_at, last_used_at
+FROM agency_credential WHERE agency_id = $1 ORDER BY created_at
+"""
+
+# $2 NULL revokes every working credential of the agency.
+REVOKE_CREDENTIALS = """
+UPDATE agency_credential SET revoked_at = now()
+WHERE agency_id = $1 AND ($2::uuid IS NULL OR credential_id = $2)
+  AND (revoked_at IS NULL OR revoked_at > now())
+RETURNING credential_id
+"""
+
+# Rotation: the credentials in use keep working until the grace period ends.
+EXPIRE_CREDENTIALS = """
+UPDATE agency_credential SET revoked_at = now() + $2::interval
+WHERE agency_id = $1 AND revoked_at IS NULL
+RETURNING credential_id
+"""
+
+# One transaction-scoped lock per event id, taken in a fixed order so that two batches sharing
+# ids cannot deadlock. Only the holder produces an id, so concurrent posts write one copy.
+LOCK_EVENT_IDS = """
+SELECT count(pg_advisory_xact_lock(h))
+FROM (SELECT DISTINCT hashtextextended(id, 0) AS h FROM unnest($1::text[]) AS id ORDER BY 1) AS l
+"""
+
+SELECT_RECEIPTS = """
+SELECT event_id::text AS event_id, content_hash, kafka_partition, kafka_offset
+FROM ingest_receipt WHERE event_id = ANY($1::uuid[])
+"""
+
+INSERT_RECEIPTS = """
+INSERT INTO ingest_receipt (event_id, agency_id, content_hash, kafka_topic, kafka_partition,
+    kafka_offset)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+"""

@@ -1,0 +1,90 @@
+"""The rules inside the batch transaction, and the deadline timer beside it.
+
+Both write expectation changes and alert events (to the outbox) in one transaction; the
+alert events are published after commit. `now` for an event is its own recorded-at (the
+engine takes the later of that and what it is given), so the result for a person depends
+only on that person's events in log order, never on other people's or on timer timing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+import asyncpg
+import structlog
+
+from services.common.alerts import AlertEvent
+from services.processor.adapters import rules_store
+from services.processor.adapters.alerts import AlertPublisher, add_to_outbox
+from services.processor.adapters.store import Received
+from services.processor.clock import Clock
+from services.processor.domain.rules import Expectation, Marker, RulePack, apply_event, fire_due
+
+log = structlog.get_logger("joinedup.rules")
+
+
+class RuleStage:
+    def __init__(self, pack: RulePack) -> None:
+        self.pack = pack
+
+    async def __call__(self, conn: asyncpg.Connection, fresh: Sequence[Received]) -> list[AlertEvent]:
+        people = sorted({r.event.person_key for r in fresh})
+        latest = max(r.event.recorded_at for r in fresh)
+        states = await rules_store.load_states(conn, people, latest, self.pack.horizon)
+        lead_teams = {p: s.lead_team for p, s in states.items()}
+        changed: dict[str, Expectation] = {}
+        added: list[Marker] = []
+        pruned: list[Marker] = []
+        alerts: list[AlertEvent] = []
+        for item in fresh:
+            event = item.event
+            outcome = apply_event(self.pack, states[event.person_key], event, event.recorded_at)
+            states[event.person_key] = outcome.state
+            changed.update({e.expectation_id: e for e in outcome.changed_expectations})
+            added.extend(outcome.new_markers)
+            pruned.extend(outcome.pruned_markers)
+            alerts.extend(outcome.alert_events)
+        pruned_keys = {(m.rule_id, m.role, m.event_id) for m in pruned}
+        await rules_store.save_expectations(conn, changed.values())
+        await rules_store.save_markers(
+            conn, [m for m in added if (m.rule_id, m.role, m.event_id) not in pruned_keys],
+            pruned)
+        await rules_store.save_lead_teams(conn, {
+            p: s.lead_team for p, s in states.items() if s.lead_team != lead_teams[p]})
+        await add_to_outbox(conn, alerts)
+        return alerts
+
+
+class DeadlineWatch:
+    """Fires expectations whose deadline has passed, even when no event ever arrives.
+
+    A Faust timer calls `tick()`; PostgreSQL holds the deadlines, so a restart, a second
+    worker or a replay loses none (the timer is a trigger, never the store).
+    """
+
+    def __init__(self, pool: asyncpg.Pool, pack: RulePack, clock: Clock,
+                 publisher: AlertPublisher, grace: timedelta = timedelta()) -> None:
+        self._pool = pool
+        self._pack = pack
+        self._clock = clock
+        self._publisher = publisher
+        self._grace = grace
+
+    async def tick(self) -> int:
+        fired_total = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                now = await self._clock.now(conn)
+                if now is None:
+                    return fired_total
+                due = await rules_store.due_expectations(conn, now - self._grace)
+                fired = fire_due(self._pack, due, now - self._grace)
+                await rules_store.save_expectations(conn, [e for e, _ in fired])
+                await add_to_outbox(conn, [a for _, a in fired])
+            if fired:
+                log.info("deadlines passed", alerts=len(fired))
+                await self._publisher.publish()
+            fired_total += len(fired)
+            if len(due) < 1000:
+                return fired_total

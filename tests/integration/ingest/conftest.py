@@ -1,0 +1,85 @@
+"""A real gateway (uvicorn on a free loopback port, in its own thread) on the real servers."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.common.event_codec import decode_event
+from services.common.events import AgencyEvent
+from services.common.settings import Settings
+from services.ingest.bootstrap import server
+from services.ingest.credentials import create_agency
+from services.stack.ports import free_port
+from tests.factories import SOURCES
+
+AGENCY = SOURCES["PRISON"].agency  # tests.factories events come from this agency by default
+
+
+@dataclass
+class Gateway:
+    url: str
+    settings: Settings
+    token: str
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        token = self.token if token is None else token
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.url, headers=headers, timeout=30)
+
+
+@contextmanager
+def gateway_thread(settings: Settings, port: int | None = None) -> Iterator[str]:
+    """Run the gateway in a thread with its own event loop, as a deployed one would run."""
+    port = port or free_port()
+    uvicorn_server = server(settings, migrate=False, port=port, log_level="warning")
+    thread = threading.Thread(target=uvicorn_server.run, name="gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not uvicorn_server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the gateway did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        uvicorn_server.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture
+async def gateway(migrated: Settings) -> AsyncIterator[Gateway]:
+    token = await create_agency(migrated, AGENCY, "HMP Leeds", "PRISON")
+    await create_agency(migrated, SOURCES["HOUSING"].agency, "Leeds housing", "HOUSING")
+    with gateway_thread(migrated) as url:
+        yield Gateway(url, migrated, token)
+
+
+async def topic_events(settings: Settings, bootstrap: str | None = None,
+                       idle_ms: int = 1500) -> list[tuple[bytes | None, AgencyEvent]]:
+    """Everything on the agency topic: read until no message arrives for `idle_ms`."""
+    consumer = AIOKafkaConsumer(
+        settings.topics.agency_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
+        group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    found: list[tuple[bytes | None, AgencyEvent]] = []
+    try:
+        while True:
+            batch = await consumer.getmany(timeout_ms=idle_ms)
+            if not batch:
+                return found
+            for records in batch.values():
+                found.extend((r.key, decode_event(r.value)) for r in records if r.value)
+    finally:
+        await consumer.stop()
+
+
+def copies(found: Sequence[tuple[bytes | None, AgencyEvent]], event_id: str) -> int:
+    return sum(1 for _, event in found if event.event_id == event_id)
