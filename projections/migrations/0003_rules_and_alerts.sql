@@ -4,13 +4,14 @@ CREATE TABLE expectation (
     expectation_id   uuid PRIMARY KEY,          -- equals the id of the alert it would raise
     rule_id          text        NOT NULL,
     person_key       text        NOT NULL,
+    kafka_partition  int         NOT NULL,      -- the person's partition: whose timer fires it
     trigger_event_id uuid        NOT NULL,
     due_at           timestamptz,
     status           text        NOT NULL,      -- open, fulfilled, withdrawn, alerted, resolved
     state            jsonb       NOT NULL,      -- the domain Expectation, field for field
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX expectation_due ON expectation (due_at) WHERE status = 'open';
+CREATE INDEX expectation_due ON expectation (kafka_partition, due_at) WHERE status = 'open';
 CREATE INDEX expectation_live ON expectation (person_key) WHERE status IN ('open', 'alerted');
 
 -- Remembered events a rule may need later (fulfilments that arrived before their trigger,
@@ -27,8 +28,9 @@ CREATE TABLE rule_marker (
 
 -- Per-person facts the rules route on (the lead professional's team).
 CREATE TABLE person_rule_state (
-    person_key text PRIMARY KEY,
-    lead_team  text
+    person_key      text PRIMARY KEY,
+    lead_team       text,
+    lead_team_since timestamptz   -- so a late, older lead-professional change cannot win
 );
 
 -- Alert events waiting to be published (written with the effects, published after commit).

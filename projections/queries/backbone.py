@@ -81,8 +81,9 @@ ON CONFLICT (consumer, topic, partition) DO UPDATE
         updated_at = now()
 """
 
-STREAM_CLOCK = """
-SELECT min(stream_clock) FROM consumer_position WHERE consumer = $1 AND topic = $2
+PARTITION_CLOCKS = """
+SELECT partition, stream_clock FROM consumer_position
+WHERE consumer = $1 AND topic = $2 AND partition = ANY($3::int[])
 """
 
 SELECT_POSITIONS = """

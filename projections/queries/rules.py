@@ -14,14 +14,15 @@ SELECT state FROM rule_marker WHERE person_key = ANY($1::text[])
 """
 
 PERSON_LEAD_TEAMS = """
-SELECT person_key, lead_team FROM person_rule_state WHERE person_key = ANY($1::text[])
+SELECT person_key, lead_team, lead_team_since FROM person_rule_state
+WHERE person_key = ANY($1::text[])
 """
 
 UPSERT_EXPECTATIONS = """
 INSERT INTO expectation (expectation_id, rule_id, person_key, trigger_event_id, due_at, status,
-    state, updated_at)
+    state, kafka_partition, updated_at)
 SELECT e.*, now() FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[],
-    $6::text[], $7::jsonb[]) AS e
+    $6::text[], $7::jsonb[], $8::int[]) AS e
 ON CONFLICT (expectation_id) DO UPDATE SET
     due_at = EXCLUDED.due_at, status = EXCLUDED.status, state = EXCLUDED.state,
     updated_at = now()
@@ -42,14 +43,20 @@ WHERE m.person_key = d.person_key AND m.rule_id = d.rule_id AND m.role = d.role
 """
 
 UPSERT_LEAD_TEAMS = """
-INSERT INTO person_rule_state (person_key, lead_team)
-SELECT * FROM unnest($1::text[], $2::text[])
-ON CONFLICT (person_key) DO UPDATE SET lead_team = EXCLUDED.lead_team
+INSERT INTO person_rule_state (person_key, lead_team, lead_team_since)
+SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+ON CONFLICT (person_key) DO UPDATE
+    SET lead_team = EXCLUDED.lead_team, lead_team_since = EXCLUDED.lead_team_since
 """
 
+# Per partition: only partitions this worker owns and has caught up on are asked, each with
+# its own cut-off, so a worker replaying a backlog never fires a deadline that the person's
+# next event in the backlog would have met.
 DUE_EXPECTATIONS = """
-SELECT state FROM expectation
-WHERE status = 'open' AND due_at < $1
-ORDER BY due_at LIMIT $2
-FOR UPDATE SKIP LOCKED
+SELECT e.state, e.kafka_partition FROM expectation AS e
+JOIN unnest($1::int[], $2::timestamptz[]) AS c(kafka_partition, cutoff)
+  ON e.kafka_partition = c.kafka_partition
+WHERE e.status = 'open' AND e.due_at < c.cutoff
+ORDER BY e.due_at LIMIT $3
+FOR UPDATE OF e SKIP LOCKED
 """

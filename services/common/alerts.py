@@ -67,7 +67,7 @@ def alert_event_to_record(event: AlertEvent) -> dict[str, Any]:
 def alert_event_from_record(record: dict[str, Any]) -> AlertEvent:
     if record.get("action") not in ALERT_ACTIONS:
         raise DecodeError("unknown alert action", "action")
-    fields = {f.name: record.get(f.name) for f in dataclasses.fields(AlertEvent)}
+    fields: dict[str, Any] = {f.name: record.get(f.name) for f in dataclasses.fields(AlertEvent)}
     fields["at"] = _utc(fields["at"], "at")
     fields["window_start"] = _utc(fields["window_start"], "window_start")
     if fields["due_at"] is not None:

@@ -1,9 +1,8 @@
 """Clocks for the deadline timer. Domain code never reads a clock: it is handed `now`.
 
 - `WallClock`: live running; deadlines follow real time.
-- `StreamClock`: replays; the time is the consumer's watermark (the lowest, over its
-  partitions, of the latest recorded-at applied), so re-running a log raises what the log
-  implies, not what the replay's wall time implies.
+- `StreamClock`: replays; a partition's time is the latest recorded-at applied from it, so
+  re-running a log raises what the log implies, not what the replay's wall time implies.
 - `ManualClock`: tests set and advance it, to be exact at a 72-hour boundary.
 """
 
@@ -14,16 +13,19 @@ from typing import Protocol
 
 import asyncpg
 
-from services.processor.adapters import store
+from projections.queries import backbone as sql
 
 
 class Clock(Protocol):
-    async def now(self, conn: asyncpg.Connection) -> datetime | None: ...
+    async def now(self, conn: asyncpg.Connection, partitions: list[int]) -> dict[int, datetime]:
+        """The time for each partition (a partition with no time yet is left out)."""
+        ...
 
 
 class WallClock:
-    async def now(self, conn: asyncpg.Connection) -> datetime | None:
-        return datetime.now(UTC)
+    async def now(self, conn: asyncpg.Connection, partitions: list[int]) -> dict[int, datetime]:
+        at = datetime.now(UTC)
+        return dict.fromkeys(partitions, at)
 
 
 class StreamClock:
@@ -31,8 +33,9 @@ class StreamClock:
         self._consumer = consumer
         self._topic = topic
 
-    async def now(self, conn: asyncpg.Connection) -> datetime | None:
-        return await store.stream_clock(conn, self._consumer, self._topic)
+    async def now(self, conn: asyncpg.Connection, partitions: list[int]) -> dict[int, datetime]:
+        rows = await conn.fetch(sql.PARTITION_CLOCKS, self._consumer, self._topic, partitions)
+        return {r["partition"]: r["stream_clock"] for r in rows if r["stream_clock"] is not None}
 
 
 class ManualClock:
@@ -42,5 +45,5 @@ class ManualClock:
     def advance(self, by: timedelta) -> None:
         self.at += by
 
-    async def now(self, conn: asyncpg.Connection) -> datetime | None:
-        return self.at
+    async def now(self, conn: asyncpg.Connection, partitions: list[int]) -> dict[int, datetime]:
+        return dict.fromkeys(partitions, self.at)

@@ -8,7 +8,7 @@ only on that person's events in log order, never on other people's or on timer t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -32,7 +32,7 @@ class RuleStage:
         people = sorted({r.event.person_key for r in fresh})
         latest = max(r.event.recorded_at for r in fresh)
         states = await rules_store.load_states(conn, people, latest, self.pack.horizon)
-        lead_teams = {p: s.lead_team for p, s in states.items()}
+        lead_teams = {p: (s.lead_team, s.lead_team_since) for p, s in states.items()}
         changed: dict[str, Expectation] = {}
         added: list[Marker] = []
         pruned: list[Marker] = []
@@ -46,12 +46,13 @@ class RuleStage:
             pruned.extend(outcome.pruned_markers)
             alerts.extend(outcome.alert_events)
         pruned_keys = {(m.rule_id, m.role, m.event_id) for m in pruned}
-        await rules_store.save_expectations(conn, changed.values())
+        partition_of = {r.event.person_key: r.partition for r in fresh}
+        await rules_store.save_expectations(conn, changed.values(), partition_of)
         await rules_store.save_markers(
             conn, [m for m in added if (m.rule_id, m.role, m.event_id) not in pruned_keys],
             pruned)
-        await rules_store.save_lead_teams(conn, {
-            p: s.lead_team for p, s in states.items() if s.lead_team != lead_teams[p]})
+        await rules_store.save_lead_teams(conn, [
+            s for p, s in states.items() if (s.lead_team, s.lead_team_since) != lead_teams[p]])
         await add_to_outbox(conn, alerts)
         return alerts
 
@@ -60,27 +61,37 @@ class DeadlineWatch:
     """Fires expectations whose deadline has passed, even when no event ever arrives.
 
     A Faust timer calls `tick()`; PostgreSQL holds the deadlines, so a restart, a second
-    worker or a replay loses none (the timer is a trigger, never the store).
+    worker or a replay loses none (the timer is a trigger, never the store). Only partitions
+    this worker owns and has caught up on are fired: while a backlog is being applied, a
+    person's own next event decides (the engine fires what is due before applying it), so the
+    alerts do not depend on how far behind the worker was.
     """
 
     def __init__(self, pool: asyncpg.Pool, pack: RulePack, clock: Clock,
-                 publisher: AlertPublisher, grace: timedelta = timedelta()) -> None:
+                 publisher: AlertPublisher, caught_up: Callable[[], list[int]],
+                 grace: timedelta = timedelta()) -> None:
         self._pool = pool
         self._pack = pack
         self._clock = clock
         self._publisher = publisher
+        self._caught_up = caught_up
         self._grace = grace
 
     async def tick(self) -> int:
         fired_total = 0
         while True:
+            partitions = self._caught_up()
+            if not partitions:
+                return fired_total
             async with self._pool.acquire() as conn, conn.transaction():
-                now = await self._clock.now(conn)
-                if now is None:
-                    return fired_total
-                due = await rules_store.due_expectations(conn, now - self._grace)
-                fired = fire_due(self._pack, due, now - self._grace)
-                await rules_store.save_expectations(conn, [e for e, _ in fired])
+                cutoffs = {p: at - self._grace
+                           for p, at in (await self._clock.now(conn, partitions)).items()}
+                due = await rules_store.due_expectations(conn, cutoffs)
+                fired = []
+                for expectation, partition in due:
+                    fired += fire_due(self._pack, [expectation], cutoffs[partition])
+                partition_of = {e.person_key: p for e, p in due}
+                await rules_store.save_expectations(conn, [e for e, _ in fired], partition_of)
                 await add_to_outbox(conn, [a for _, a in fired])
             if fired:
                 log.info("deadlines passed", alerts=len(fired))

@@ -1,5 +1,5 @@
 """The real worker process (`joinedup worker`), killed with SIGKILL mid-stream and restarted:
-nothing lost, nothing doubled."""
+nothing lost, nothing doubled: read models, positions and alerts."""
 
 from __future__ import annotations
 
@@ -13,9 +13,33 @@ from pathlib import Path
 
 import asyncpg
 
+from services.common.events import AgencyEvent
 from services.common.settings import Settings
+from services.processor.domain.rules import (
+    PersonRuleState,
+    apply_event,
+    default_pack_path,
+    fire_due,
+    load_rule_pack,
+)
 from services.simulation import simulate
 from tests.integration.processor.conftest import publish, register_sources, wait_for
+
+
+def reference_alerts(events: list[AgencyEvent], now: datetime) -> set[tuple[str, str, datetime]]:
+    """What the pure engine says, folding each person's events in log order."""
+    pack = load_rule_pack(default_pack_path())
+    states: dict[str, PersonRuleState] = {}
+    alerts = set()
+    for event in events:
+        state = states.get(event.person_key) or PersonRuleState(event.person_key)
+        outcome = apply_event(pack, state, event, event.recorded_at)
+        states[event.person_key] = outcome.state
+        alerts |= {(a.alert_event_id, a.action, a.at) for a in outcome.alert_events}
+    for state in states.values():
+        alerts |= {(a.alert_event_id, a.action, a.at)
+                   for _, a in fire_due(pack, state.expectations, now)}
+    return alerts
 
 
 def start_worker(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
@@ -66,6 +90,19 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
         assert counts["archive"] == counts["timeline"] == counts["distinct_timeline"] == len(events)
         assert counts["history"] == referral_events
         assert counts["tracked"] == len(events)
+
+        # Alerts too: exactly the alert events the rules imply for this log, each once,
+        # projected by the worker's Faust agent from the alerts topic.
+        expected_alerts = reference_alerts(events, datetime.now(UTC))
+        assert len(expected_alerts) > 20
+        await wait_for(pool, "SELECT count(*) FROM alert_history", len(expected_alerts),
+                       timeout=60)
+        rows = await pool.fetch("SELECT alert_event_id::text, action, at FROM alert_history")
+        assert {(r[0], r[1], r[2]) for r in rows} == expected_alerts
+        open_alerts = await pool.fetchval("SELECT count(*) FROM alert WHERE status = 'open'")
+        raised = sum(1 for _, action, _ in expected_alerts if action == "raised")
+        resolved = sum(1 for _, action, _ in expected_alerts if action == "resolved")
+        assert open_alerts == raised - resolved
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)

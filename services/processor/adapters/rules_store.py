@@ -29,19 +29,24 @@ async def load_states(conn: asyncpg.Connection, people: Sequence[str], now: date
     for row in await conn.fetch(sql.PERSON_MARKERS, people):
         m = from_jsonable(Marker, json.loads(row["state"]))
         markers[m.person_key].append(m)
-    teams = {r["person_key"]: r["lead_team"] for r in await conn.fetch(sql.PERSON_LEAD_TEAMS, people)}
-    return {p: PersonRuleState(p, tuple(expectations[p]), tuple(markers[p]), teams.get(p))
+    teams = {r["person_key"]: (r["lead_team"], r["lead_team_since"])
+             for r in await conn.fetch(sql.PERSON_LEAD_TEAMS, people)}
+    return {p: PersonRuleState(p, tuple(expectations[p]), tuple(markers[p]),
+                               *teams.get(p, (None, None)))
             for p in people}
 
 
-async def save_expectations(conn: asyncpg.Connection, changed: Iterable[Expectation]) -> None:
+async def save_expectations(conn: asyncpg.Connection, changed: Iterable[Expectation],
+                            partition_of: dict[str, int]) -> None:
+    """Upsert expectations; `partition_of` maps each person to their Kafka partition."""
     rows = list({e.expectation_id: e for e in changed}.values())
     if rows:
         await conn.execute(
             sql.UPSERT_EXPECTATIONS, [e.expectation_id for e in rows], [e.rule_id for e in rows],
             [e.person_key for e in rows], [e.trigger_event_id for e in rows],
             [e.due_at for e in rows], [e.status for e in rows],
-            [json.dumps(to_jsonable(e)) for e in rows])
+            [json.dumps(to_jsonable(e)) for e in rows],
+            [partition_of[e.person_key] for e in rows])
 
 
 async def save_markers(conn: asyncpg.Connection, added: Sequence[Marker],
@@ -57,13 +62,18 @@ async def save_markers(conn: asyncpg.Connection, added: Sequence[Marker],
             [m.role for m in pruned], [m.event_id for m in pruned])
 
 
-async def save_lead_teams(conn: asyncpg.Connection, teams: dict[str, str | None]) -> None:
-    if teams:
-        people = sorted(teams)
-        await conn.execute(sql.UPSERT_LEAD_TEAMS, people, [teams[p] for p in people])
+async def save_lead_teams(conn: asyncpg.Connection, states: Iterable[PersonRuleState]) -> None:
+    rows = [s for s in states if s.lead_team is not None]
+    if rows:
+        await conn.execute(sql.UPSERT_LEAD_TEAMS, [s.person_key for s in rows],
+                           [s.lead_team for s in rows], [s.lead_team_since for s in rows])
 
 
-async def due_expectations(conn: asyncpg.Connection, before: datetime,
-                           limit: int = 1000) -> list[Expectation]:
-    rows = await conn.fetch(sql.DUE_EXPECTATIONS, before, limit)
-    return [from_jsonable(Expectation, json.loads(r["state"])) for r in rows]
+async def due_expectations(conn: asyncpg.Connection, cutoffs: dict[int, datetime],
+                           limit: int = 1000) -> list[tuple[Expectation, int]]:
+    """Open expectations due before their partition's cut-off, locked, with the partition."""
+    partitions = sorted(cutoffs)
+    rows = await conn.fetch(sql.DUE_EXPECTATIONS, partitions, [cutoffs[p] for p in partitions],
+                            limit)
+    return [(from_jsonable(Expectation, json.loads(r["state"])), r["kafka_partition"])
+            for r in rows]

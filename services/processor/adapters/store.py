@@ -118,10 +118,6 @@ async def save_positions(
                            [clocks.get(k) for k in keys])
 
 
-async def stream_clock(conn: asyncpg.Connection, consumer: str, topic: str) -> datetime | None:
-    """The consumer's watermark: the lowest partition clock (None before any event)."""
-    return await conn.fetchval(sql.STREAM_CLOCK, consumer, topic)
-
 
 async def load_positions(conn: asyncpg.Connection, consumer: str, topic: str) -> dict[int, int]:
     rows = await conn.fetch(sql.SELECT_POSITIONS, consumer, topic)

@@ -30,7 +30,7 @@ class _StartFromTrackedPosition(ConsumerRebalanceListener):  # type: ignore[misc
         self._intake = intake
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        return None
+        self._intake.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         await self._intake.seek_to_tracked(assigned)
@@ -43,7 +43,25 @@ class Intake:
         self._processor = processor
         self._topic = settings.topics.agency_events
         self._consumer: AIOKafkaConsumer | None = None
+        self._caught_up: set[int] = set()
         self.processed = 0
+
+    def caught_up_partitions(self) -> list[int]:
+        """Assigned partitions with nothing left to apply at the last poll (the fetch
+        response's high watermark is used: Tansu's ListOffsets "latest" can lag it)."""
+        return sorted(self._caught_up)
+
+    async def _note_lag(self, consumer: AIOKafkaConsumer) -> None:
+        caught_up = set()
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is not None and await consumer.position(tp) >= highwater:
+                caught_up.add(tp.partition)
+        self._caught_up = caught_up
+
+    def forget(self, partitions: list[TopicPartition]) -> None:
+        """No timers for partitions this worker no longer owns."""
+        self._caught_up -= {tp.partition for tp in partitions}
 
     async def seek_to_tracked(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
@@ -76,6 +94,7 @@ class Intake:
                     Message(tp.topic, tp.partition, m.offset, m.key, m.value)
                     for tp, records in fetched.items() for m in records]
                 if not messages:
+                    await self._note_lag(consumer)
                     continue
                 try:
                     result = await self._processor.process(messages)
@@ -84,10 +103,12 @@ class Intake:
                               size=len(messages), retry_in=backoff)
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 30.0)
+                    self._caught_up = set()
                     await self.seek_to_tracked(list(consumer.assignment()))
                     continue
                 backoff = 0.5
                 self.processed += len(messages)
+                await self._note_lag(consumer)
                 log.debug("batch applied", applied=result.applied,
                           duplicates=result.duplicates, parked=result.parked)
                 # Informational only (lag monitoring): PostgreSQL holds the real position,

@@ -15,14 +15,13 @@ Order inside one step, and why:
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 
 from services.common.alerts import AlertEvent, alert_id_for
 from services.common.events import AgencyEvent
-from services.processor.domain.rules.calendar import add_working_days, end_of_day
 from services.processor.domain.rules.correlation import Seen, context_for, pairs, triggers_for
-from services.processor.domain.rules.model import Rule, RulePack, Window
+from services.processor.domain.rules.deadlines import due_at, fire_due
+from services.processor.domain.rules.model import Rule, RulePack
 from services.processor.domain.rules.state import (
     ALERTED,
     FULFILLED,
@@ -47,23 +46,6 @@ from services.processor.domain.rules.wording import (
 )
 
 __all__ = ["Expectation", "Marker", "Outcome", "PersonRuleState", "apply_event", "fire_due"]
-
-
-def fire_due(pack: RulePack, expectations: Iterable[Expectation],
-             now: datetime) -> list[tuple[Expectation, AlertEvent]]:
-    """The timer's step: every open expectation whose deadline has passed (``due_at < now``)
-    becomes alerted, raised at its deadline (``Expectation.alert_at``), whoever notices first.
-
-    Strictly before ``now``: an event at exactly the deadline is on time (fulfilment is
-    ``occurred_at <= due_at``), so it must not be pre-empted by an alert at that instant.
-    """
-    fired = []
-    for expectation in expectations:
-        if expectation.status == OPEN and expectation.due_at < now:
-            at = expectation.alert_at
-            done = dataclasses.replace(expectation, status=ALERTED, raised_at=at)
-            fired.append((done, raised(done, at)))
-    return fired
 
 
 def apply_event(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
@@ -198,8 +180,8 @@ class _Run:
                 later, earlier = found
                 self.raise_now(rule, later, earlier.occurred_at,
                                f"paired with {describe_event(earlier.facts, earlier.occurred_at)}")
-        elif (context := context_for(rule, seen, self.markers_of(rule, "context"))) is not None:
-            self.raise_now(rule, seen, context=context)
+        elif (risk := context_for(rule, seen, self.markers_of(rule, "context"))) is not None:
+            self.raise_now(rule, seen, context=risk)
 
     def new(self, rule: Rule, seen: Seen, due: datetime, status: str, keys: dict[str, object],
             has_deadline: bool, context: str = "",
@@ -273,15 +255,15 @@ class _Run:
         return handled
 
     def outcome(self) -> Outcome:
-        keep, pruned = [], []
+        keep: list[Marker] = []
+        pruned: list[Marker] = []
         for marker in self.markers:
-            rule = self.pack.by_id.get(marker.rule_id)
-            old = rule is None or marker.occurred_at < self.now - rule.retention(
-                self.pack.late_arrival_grace)
+            retention = self.pack.retention.get(marker.rule_id)
+            old = retention is None or marker.occurred_at < self.now - retention
             (pruned if old else keep).append(marker)
+        horizon = self.pack.horizon
         for expectation in list(self.expectations.values()):
-            limit = (self.pack.resolve_late_within if expectation.status == ALERTED
-                     else self.pack.horizon)
+            limit = self.pack.resolve_late_within if expectation.status == ALERTED else horizon
             if expectation.status != OPEN and expectation.due_at < self.now - limit:
                 del self.expectations[expectation.expectation_id]
         state = PersonRuleState(self.person, tuple(self.expectations.values()), tuple(keep),
@@ -290,17 +272,3 @@ class _Run:
         return Outcome(state, list(self.changed.values()),
                        [m for m in self.new_markers if id(m) in kept_ids], self.alerts,
                        [m for m in pruned if m not in self.new_markers])
-
-
-def due_at(window: Window, seen: Seen) -> datetime | None:
-    """The deadline for a trigger, or None when the trigger lacks the date to count from."""
-    if window.within is not None:
-        return seen.occurred_at + window.within
-    if window.working_days is not None:
-        asked = seen.facts.get(window.working_days_field) if window.working_days_field else None
-        valid = isinstance(asked, int) and not isinstance(asked, bool) and asked > 0
-        return add_working_days(seen.occurred_at, asked if valid else window.working_days)  # type: ignore[arg-type]
-    scheduled = seen.facts.get(window.of or "")
-    if not scheduled or window.before is None:
-        return None
-    return end_of_day(date.fromisoformat(str(scheduled)) - window.before)

@@ -67,6 +67,7 @@ class _Checker:
         self.text, self.name, self.problems = text, name, []  # type: ignore[var-annotated]
         self.lines = text.splitlines()
         self.rule_id: str | None = None
+        self.seen_ids: dict[str, int] = {}  # how many rules so far had each id (duplicates)
 
     def pack(self) -> RulePack:
         try:
@@ -90,8 +91,8 @@ class _Checker:
         if not data.get("rules"):
             self.fail("rules", "the pack has no rules")
         pack = RulePack(version, tuple(rules),
-                        self._duration(data, "resolve_late_within", "", timedelta(days=365)),
-                        self._duration(data, "late_arrival_grace", "", timedelta(days=30)))
+                        self._span(data, "resolve_late_within", "", timedelta(days=365)),
+                        self._span(data, "late_arrival_grace", "", timedelta(days=30)))
         if self.problems:
             raise RuleFileError(self.problems)
         return pack
@@ -108,7 +109,8 @@ class _Checker:
         start, end = 0, len(self.lines)
         if self.rule_id is not None:
             pattern = re.compile(rf"^\s*id\s*=\s*[\"']{re.escape(self.rule_id)}[\"']")
-            start = next((i for i, ln in enumerate(self.lines) if pattern.match(ln)), 0)
+            starts = [i for i, ln in enumerate(self.lines) if pattern.match(ln)] or [0]
+            start = starts[min(self.seen_ids.get(self.rule_id, 1), len(starts)) - 1]
             end = next((i for i in range(start + 1, len(self.lines))
                         if self.lines[i].strip().startswith("[[rules]]")), len(self.lines))
         key = path.split(".")[-1].split("[")[0]
@@ -127,6 +129,8 @@ class _Checker:
     def _rule(self, raw: dict[str, Any], pack_version: str) -> Rule | None:
         rule_id = raw.get("id")
         self.rule_id = rule_id if isinstance(rule_id, str) else None
+        if self.rule_id is not None:
+            self.seen_ids[self.rule_id] = self.seen_ids.get(self.rule_id, 0) + 1
         if not isinstance(rule_id, str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]*", rule_id):
             self.fail("id", "every rule needs an id of lower-case letters, digits and '-'")
             return None
@@ -196,8 +200,8 @@ class _Checker:
         same = raw.get("same") or []
         for field_path in same:
             for fams in (families, trigger_families or set()):
-                if (problem := field_problem(field_path, fams)) is not None:
-                    self.fail(f"{path}.same", problem)
+                if (unreadable := field_problem(field_path, fams)) is not None:
+                    self.fail(f"{path}.same", unreadable)
         return Matcher(frozenset(types), tuple(conditions), tuple(same))
 
     def _condition(self, path: str, field_path: str, spec: Any, families: set[str]) \
@@ -236,7 +240,7 @@ class _Checker:
             if key in raw and (problem := field_problem(raw[key], families)) is not None:
                 self.fail(f"window.{key}", problem)
         return Window(within, days, raw.get("working_days_field"), before, raw.get("of"),
-                      self._duration(raw, "lookback", "window.", timedelta(0)))
+                      self._span(raw, "lookback", "window.", timedelta(0)))
 
     def _pair(self, raw: dict[str, Any], families: set[str]) -> Pair:
         self._unknown(raw, _PAIR, "pair.")
@@ -269,3 +273,7 @@ class _Checker:
             self.fail(prefix + key, f"{raw[key]!r} is not a duration like '72h' or '5d'")
             return default
         return timedelta(**{_UNITS[match[2]]: int(match[1])})
+
+    def _span(self, raw: dict[str, Any], key: str, prefix: str, default: timedelta) -> timedelta:
+        value = self._duration(raw, key, prefix, default)
+        return default if value is None else value

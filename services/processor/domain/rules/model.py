@@ -146,16 +146,18 @@ class RulePack:
     by_id: dict[str, Rule] = field(default_factory=dict, compare=False, repr=False)
     #: fact paths a marker keeps (filled once: the set of paths any rule reads)
     remembered: set[str] = field(default_factory=set, compare=False, repr=False)
+    #: rule id -> how long its markers are kept (filled once; read for every event)
+    retention: dict[str, timedelta] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.by_id.update({rule.id: rule for rule in self.rules})
         self.remembered.update(self._remembered_paths())
+        self.retention.update({r.id: r.retention(self.late_arrival_grace) for r in self.rules})
 
     @property
     def horizon(self) -> timedelta:
-        """The longest a marker of any rule is kept."""
-        return max([r.retention(self.late_arrival_grace) for r in self.rules],
-                   default=self.late_arrival_grace)
+        """The longest a marker of any rule is kept; closed expectations are kept as long."""
+        return max(self.retention.values(), default=self.late_arrival_grace)
 
     def _remembered_paths(self) -> frozenset[str]:
         """Fact paths a marker must keep for any rule to judge it later."""

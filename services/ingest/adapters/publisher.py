@@ -1,0 +1,74 @@
+"""The Kafka side of the gateway: produce with acks=all, keyed by person, within a deadline."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import structlog
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from services.common.event_codec import encode_event
+from services.common.events import AgencyEvent
+from services.common.kafka import make_producer
+from services.common.settings import Settings
+
+log = structlog.get_logger("joinedup.ingest")
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """Where the broker put an acknowledged event."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+def gateway_producer(settings: Settings) -> AIOKafkaProducer:
+    # aiokafka fails a batch it could not deliver after request_timeout_ms. Making that the
+    # gateway's own deadline means a write we answered 503 for is not delivered later behind
+    # the client's back (which would turn the client's retry into a second copy).
+    return make_producer(settings, request_timeout_ms=int(
+        settings.api_produce_timeout_seconds * 1000), linger_ms=1)
+
+
+class EventPublisher:
+    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout: float) -> None:
+        self._producer = producer
+        self._topic = topic
+        self._timeout = timeout
+
+    async def publish(self, events: Sequence[AgencyEvent]) -> list[Delivery | None]:
+        """Produce every event; None for each one the broker did not acknowledge in time."""
+        if not events:
+            return []
+        sends = [asyncio.ensure_future(self._send(event)) for event in events]
+        # A little over aiokafka's own deadline, so its failure normally arrives first.
+        done, pending = await asyncio.wait(sends, timeout=self._timeout + 1.0)
+        for task in pending:
+            task.cancel()
+        results: list[Delivery | None] = []
+        for event, task in zip(events, sends, strict=True):
+            if task in done and task.exception() is None:
+                results.append(task.result())
+            else:
+                failure = "timeout" if task in pending else type(task.exception()).__name__
+                log.warning("produce failed", event_id=event.event_id, failure=failure)
+                results.append(None)
+        return results
+
+    async def _send(self, event: AgencyEvent) -> Delivery:
+        ack = await (await self._producer.send(
+            self._topic, encode_event(event), key=event.person_key.encode()))
+        return Delivery(ack.topic, ack.partition, ack.offset)
+
+    async def ready(self) -> bool:
+        """A broker answers a metadata request now (not from the cache) and has the topic."""
+        try:
+            cluster = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2.0)
+        except (KafkaError, TimeoutError, OSError):
+            return False
+        return bool(cluster.partitions_for_topic(self._topic))

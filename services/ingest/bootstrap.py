@@ -1,0 +1,52 @@
+"""The gateway's composition root: the pool, the producer and the HTTP server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import uvicorn
+
+from services.common.db import create_pool, wait_and_migrate
+from services.common.kafka import ensure_topics
+from services.common.settings import Settings
+from services.ingest.adapters.publisher import EventPublisher, gateway_producer
+from services.ingest.handlers import Gateway
+
+
+@asynccontextmanager
+async def gateway_running(settings: Settings, *, migrate: bool = True
+                          ) -> AsyncIterator[Gateway]:
+    """A connected gateway for the lifetime of the block (the HTTP app's lifespan)."""
+    if migrate:  # both are idempotent; `joinedup api` may start before anything else
+        await wait_and_migrate(settings)
+        await ensure_topics(settings, (settings.topics.agency_events,))
+    # A request holds a connection while its event is produced (the idempotency lock), so
+    # the pool bounds how many publishes are in flight at once.
+    pool = await create_pool(settings, min_size=2, max_size=20)
+    producer = gateway_producer(settings)
+    try:
+        await producer.start()
+        yield Gateway(pool, EventPublisher(producer, settings.topics.agency_events,
+                                           settings.api_produce_timeout_seconds))
+    finally:
+        await producer.stop()
+        await pool.close()
+
+
+def server(settings: Settings, *, migrate: bool = True, **overrides: object) -> uvicorn.Server:
+    """A uvicorn server for the gateway app on settings.api_host:api_port."""
+    from services.ingest.entrypoints.http import create_app
+
+    options: dict[str, object] = {
+        "host": settings.api_host, "port": settings.api_port, "log_config": None,
+        "access_log": False,  # request lines carry no personal data, but the metrics cover it
+        "proxy_headers": False, "server_header": False, "lifespan": "on",
+    }
+    options.update(overrides)
+    return uvicorn.Server(uvicorn.Config(create_app(settings, migrate=migrate), **options))  # type: ignore[arg-type]
+
+
+async def serve(settings: Settings) -> None:
+    """Run the gateway until SIGINT/SIGTERM (what `joinedup api` calls)."""
+    await server(settings).serve()

@@ -1,0 +1,175 @@
+"""The JSON shape of an agency event, mirroring ``schemas/agency_event.v2.avsc``.
+
+One definition gives both the per-field errors (pydantic) and the OpenAPI description, so the
+two cannot drift apart. Vocabularies come from ``services.common.events``; they are declared as
+strings with an ``enum`` in the schema and checked here, so an unknown symbol gets a readable
+reason instead of a list of every literal.
+
+The payload is an object with a ``family`` discriminator (``referral``, ``transition``,
+``discharge``, ``contact``) that must match the family in ``event_type``.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from services.common.events import (
+    ACCOMMODATION_STATUSES,
+    DECLINE_REASONS,
+    EVENT_TYPES,
+    IDENTIFIER_SCHEMES,
+    SENSITIVITIES,
+    SERVICE_KINDS,
+    TRANSITION_KINDS,
+)
+
+
+def one_of(values: tuple[str, ...] | frozenset[str], code: str = "not_in_vocabulary") -> object:
+    """A string restricted to a vocabulary: ``enum`` in the schema, a plain reason on error."""
+    allowed = tuple(sorted(values)) if isinstance(values, frozenset) else values
+
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise PydanticCustomError(code, "must be one of: {allowed}",
+                                      {"allowed": ", ".join(allowed)})
+        return value
+
+    return Annotated[str, AfterValidator(check),
+                     WithJsonSchema({"type": "string", "enum": list(allowed)})]
+
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+ServiceKind = one_of(SERVICE_KINDS)
+Accommodation = one_of(ACCOMMODATION_STATUSES)
+# Unknown schemes and bad check digits are refused by services.common.validation, with the
+# same reasons a message published straight to Kafka gets; the schema lists the known ones.
+Scheme = Annotated[str, Field(min_length=1, max_length=40),
+                   WithJsonSchema({"type": "string", "enum": list(IDENTIFIER_SCHEMES)})]
+EventType = one_of(EVENT_TYPES, "unknown_event_type")
+Sensitivity = one_of(SENSITIVITIES)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SourceDetail(_Strict):
+    service_kind: ServiceKind  # type: ignore[valid-type]
+    system: Text
+    team: Text | None = None
+    area: Text | None = None
+
+
+class SourceBody(SourceDetail):
+    agency: Text = Field(description="the publishing agency's registered id: must be yours")
+
+
+class IdentifierBody(_Strict):
+    scheme: Scheme
+    value: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ReferralBody(_Strict):
+    family: Literal["referral"]
+    referral_id: Text
+    to_agency: Text
+    to_service_kind: ServiceKind  # type: ignore[valid-type]
+    reason: Text | None = None
+    decline_reason: one_of(DECLINE_REASONS) | None = None  # type: ignore[valid-type]
+    cites_service_kind: ServiceKind | None = None  # type: ignore[valid-type]
+    decided_by: Text | None = None
+    sla_working_days: Annotated[int, Field(ge=0, le=365)] | None = None
+    outcome: Text | None = None
+
+
+class TransitionBody(_Strict):
+    family: Literal["transition"]
+    transition_id: Text
+    kind: one_of(TRANSITION_KINDS)  # type: ignore[valid-type]
+    scheduled_for: date | None = None
+    reason: Text | None = None
+    accommodation_on_leaving: Accommodation | None = None  # type: ignore[valid-type]
+    location: Text | None = None
+    in_custody_treatment: bool | None = None
+
+
+class DischargeBody(_Strict):
+    family: Literal["discharge"]
+    episode_id: Text | None = None
+    destination_service_kind: ServiceKind | None = None  # type: ignore[valid-type]
+    accommodation_on_leaving: Accommodation | None = None  # type: ignore[valid-type]
+
+
+class ContactBody(_Strict):
+    family: Literal["contact"]
+    contact_id: Text
+    mode: Text | None = None
+    referral_id: Text | None = None
+
+
+PayloadBody = Annotated[ReferralBody | TransitionBody | DischargeBody | ContactBody,
+                        Field(discriminator="family")]
+Identifiers = Annotated[list[IdentifierBody], Field(max_length=20)]
+Extra = Annotated[dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=1000)]],
+                  Field(max_length=50)]
+
+
+class EventBody(_Strict):
+    """One agency event (``application/json``)."""
+
+    event_id: UUID = Field(description="set by the publisher; the idempotency key")
+    event_type: EventType = Field(description="<family>.<action>")  # type: ignore[valid-type]
+    schema_version: Annotated[int, Field(ge=1, le=2)] | None = Field(
+        None, description="ignored on input: the gateway writes the current schema version")
+    occurred_at: AwareDatetime = Field(description="RFC 3339 with offset; kept to milliseconds")
+    recorded_at: AwareDatetime = Field(description="when the agency system recorded it")
+    causation_id: Text | None = None
+    source: SourceBody
+    identifiers: Annotated[Identifiers, Field(min_length=1)]
+    sensitivity: Sensitivity = "GENERAL"  # type: ignore[valid-type]
+    payload: PayloadBody
+    extra: Extra = Field(default_factory=dict)
+
+
+class CloudEventData(_Strict):
+    """``data`` of a CloudEvent: the envelope fields CloudEvents has no attribute for."""
+
+    recorded_at: AwareDatetime | None = Field(None, description="defaults to `time`")
+    causation_id: Text | None = None
+    source: SourceDetail
+    identifiers: Identifiers = Field(default_factory=list)
+    sensitivity: Sensitivity = "GENERAL"  # type: ignore[valid-type]
+    payload: PayloadBody
+    extra: Extra = Field(default_factory=dict)
+
+
+class CloudEventBody(_Strict):
+    """CloudEvents 1.0, structured mode (``application/cloudevents+json``).
+
+    Mapping: ``id`` -> event_id; ``source`` (``/agencies/<agency id>`` or the bare id) ->
+    source.agency; ``type`` -> event_type; ``time`` -> occurred_at; ``subject`` (optional,
+    ``scheme:value``, a bare value is an NHS number as NHS England's notification services send
+    it) -> one more person identifier; ``dataschema`` (optional, ending ``agency_event.vN`` or
+    ``agency_event.vN.avsc``) -> schema_version; ``data`` -> everything else.
+    """
+
+    specversion: one_of(("1.0",))  # type: ignore[valid-type]
+    id: UUID
+    source: Text
+    type: EventType  # type: ignore[valid-type]
+    time: AwareDatetime
+    subject: Annotated[str, Field(min_length=1, max_length=80)] | None = None
+    dataschema: Text | None = None
+    datacontenttype: one_of(("application/json",)) | None = None  # type: ignore[valid-type]
+    data: CloudEventData
+
+
+class BatchBody(_Strict):
+    """Up to the configured number of events; each is checked and answered on its own."""
+
+    events: list[EventBody]

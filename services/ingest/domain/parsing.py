@@ -1,0 +1,174 @@
+"""JSON bodies -> AgencyEvent, or the list of problems (field path, reason, code).
+
+Pure: the caller passes ``now`` and the future tolerance. Reasons never repeat the submitted
+value, because values can be personal data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import re
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from services.common.codec import DecodeError
+from services.common.event_codec import event_from_record
+from services.common.events import AgencyEvent
+from services.common.validation import Problem, event_problems
+from services.ingest.domain.contract import CloudEventBody, EventBody, IdentifierBody
+
+Parsed = tuple[AgencyEvent | None, list[Problem]]
+
+_AGENCY_SOURCE = re.compile(r"^(?:/agencies/)?(?P<agency>[^/\s]+)$")
+_IDENTIFIER_INDEX = re.compile(r"^identifiers\[(?P<index>\d+)\](?P<rest>.*)$")
+_DATASCHEMA = re.compile(r"agency_event\.v(?P<version>\d+)(?:\.avsc)?$")
+# Where an envelope field lives in a CloudEvent, for error paths the sender recognises.
+_CLOUDEVENT_PATHS = {"event_id": "id", "event_type": "type", "occurred_at": "time",
+                     "source.agency": "source"}
+
+
+def parse_event(body: Any, now: datetime, future_tolerance: timedelta) -> Parsed:
+    """A native JSON event (``application/json``)."""
+    try:
+        model = EventBody.model_validate(body)
+    except ValidationError as exc:
+        return None, schema_problems(exc)
+    record = _record(model, model.source.model_dump(), model.identifiers, model.occurred_at,
+                     model.recorded_at, model.event_id, model.event_type)
+    return _checked(record, now, future_tolerance)
+
+
+def parse_cloudevent(body: Any, now: datetime, future_tolerance: timedelta) -> Parsed:
+    """A CloudEvents 1.0 structured-mode event (``application/cloudevents+json``)."""
+    try:
+        model = CloudEventBody.model_validate(body)
+    except ValidationError as exc:
+        return None, schema_problems(exc)
+    problems: list[Problem] = []
+    agency = _AGENCY_SOURCE.match(model.source)
+    if agency is None:
+        problems.append(Problem("source", "must be /agencies/<agency id> or the agency id",
+                                "schema_violation"))
+    if model.dataschema is not None and not _DATASCHEMA.search(model.dataschema):
+        problems.append(Problem("dataschema", "must end with agency_event.v<N>[.avsc]",
+                                "schema_violation"))
+    if problems:
+        return None, problems
+    assert agency is not None
+    identifiers = list(model.data.identifiers)
+    from_subject = False
+    if model.subject is not None:
+        scheme, _, value = model.subject.rpartition(":")
+        try:
+            subject = IdentifierBody(scheme=scheme or "nhs_number", value=value)
+        except ValidationError:
+            return None, [Problem("subject", "must be scheme:value (or an NHS number) with a "
+                                             "value of 1-64 characters", "schema_violation")]
+        if subject not in identifiers:
+            identifiers.insert(0, subject)
+            from_subject = True
+    if not identifiers:
+        return None, [Problem("data.identifiers", "at least one person identifier (or subject) "
+                                                  "is required", "schema_violation")]
+    source = {"agency": agency["agency"], **model.data.source.model_dump()}
+    record = _record(model.data, source, identifiers, model.time,
+                     model.data.recorded_at or model.time, model.id, model.type)
+    event, problems = _checked(record, now, future_tolerance)
+    return event, [dataclasses.replace(p, field=_cloudevent_path(p.field, from_subject))
+                   for p in problems]
+
+
+def content_hash(event: AgencyEvent) -> str:
+    """SHA-256 of a canonical JSON of the event: the same fact always hashes the same.
+
+    ``schema_version`` is left out because the gateway always writes the current version.
+    """
+    canonical = dataclasses.asdict(event)
+    canonical.pop("schema_version")
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_jsonable)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def schema_problems(error: ValidationError) -> list[Problem]:
+    problems = []
+    for item in error.errors(include_input=False, include_url=False):
+        loc = list(item["loc"])
+        code = item["type"] if item["type"] in ("unknown_event_type",) else "schema_violation"
+        reason = item["msg"]
+        if item["type"] in ("union_tag_not_found", "union_tag_invalid"):
+            loc.append("family")
+            reason = "must be one of: referral, transition, discharge, contact"
+        problems.append(Problem(_path(_drop_union_tag(loc)) or "body", reason, code))
+    return problems
+
+
+def _record(model: BaseModel, source: dict[str, Any], identifiers: list[IdentifierBody],
+            occurred_at: datetime, recorded_at: datetime, event_id: Any, event_type: str
+            ) -> dict[str, Any]:
+    fields = model.model_dump()
+    payload = dict(fields["payload"])
+    family = payload.pop("family")
+    return {
+        "event_id": str(event_id), "event_type": event_type, "schema_version": None,
+        "occurred_at": _millis(occurred_at), "recorded_at": _millis(recorded_at),
+        "causation_id": fields["causation_id"], "source": source,
+        "identifiers": [i.model_dump() for i in identifiers], "sensitivity": fields["sensitivity"],
+        "payload": (f"joinedup.{family.capitalize()}", payload), "extra": fields["extra"],
+    }
+
+
+def _checked(record: dict[str, Any], now: datetime, future_tolerance: timedelta) -> Parsed:
+    family = record["event_type"].split(".", 1)[0]
+    if record["payload"][0] != f"joinedup.{family.capitalize()}":
+        return None, [Problem("payload.family", f"must be {family} for a {family} event",
+                              "payload_mismatch")]
+    try:
+        event = event_from_record(record)
+    except DecodeError as exc:  # the contract models make this rare; keep the reason anyway
+        return None, [Problem(exc.field or "body", exc.reason, "schema_violation")]
+    event = dataclasses.replace(event, schema_version=2)
+    problems = event_problems(event, now, future_tolerance)
+    return (None, problems) if problems else (event, [])
+
+
+def _millis(moment: datetime) -> datetime:
+    """UTC, truncated to what Avro ``timestamp-millis`` keeps, so the hash matches the log."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
+def _drop_union_tag(loc: list[Any]) -> list[Any]:
+    # pydantic reports discriminated-union errors as payload.<tag>.<field>; callers know no tag.
+    for i in range(len(loc) - 1):
+        if loc[i] == "payload" and loc[i + 1] in ("referral", "transition", "discharge",
+                                                   "contact"):
+            return loc[:i + 1] + loc[i + 2:]
+    return loc
+
+
+def _path(loc: list[Any]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _cloudevent_path(field: str, from_subject: bool) -> str:
+    if field in _CLOUDEVENT_PATHS:
+        return _CLOUDEVENT_PATHS[field]
+    index = _IDENTIFIER_INDEX.match(field)
+    if index and from_subject:  # identifiers[0] came from `subject`; the rest shift by one
+        position = int(index["index"])
+        return "subject" if position == 0 else f"data.identifiers[{position - 1}]{index['rest']}"
+    return f"data.{field}"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(type(value).__name__)

@@ -1,0 +1,116 @@
+"""The gateway's HTTP app: ``create_app(settings)``; nothing is built at import time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import JSONResponse, Response
+
+from services.common.settings import Settings
+from services.common.validation import Problem
+from services.ingest.bootstrap import gateway_running
+from services.ingest.entrypoints import schemas as s
+from services.ingest.entrypoints.body import RequestRefused
+from services.ingest.entrypoints.errors import RedactedErrors
+from services.ingest.entrypoints.metrics import UNAUTHENTICATED, GatewayMetrics
+from services.ingest.entrypoints.publishing import (
+    UNAVAILABLE_ERRORS,
+    problem_response,
+    publishing_router,
+)
+
+DESCRIPTION = """
+Agencies publish facts (referrals, transitions, discharges, contacts) as events.
+
+* Authenticate with `Authorization: Bearer <token>` (issued by `joinedup agency create`).
+  `source.agency` must be your own agency id.
+* Bodies are `application/json` (the Avro contract `agency_event.v2` as JSON, with
+  `payload.family` naming the payload record) or CloudEvents 1.0 structured mode
+  (`application/cloudevents+json`; batches `application/cloudevents-batch+json`).
+* The event id is the idempotency key: a retry of the same event answers 200
+  `already_accepted`; the same id with different content answers 409.
+* 202 means the broker acknowledged the write with `acks=all`. 503 (with Retry-After) means it
+  did not: nothing was recorded, retry with the same event id.
+"""
+
+
+def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with gateway_running(settings, migrate=migrate) as gateway:
+            app.state.gateway = gateway
+            yield
+
+    app = FastAPI(title="joinedup ingest gateway", version="1", description=DESCRIPTION,
+                  lifespan=lifespan)
+    app.state.settings = settings
+    app.state.metrics = GatewayMetrics()
+    app.include_router(publishing_router(settings.api_max_batch_events))
+    _add_operations(app)
+    _add_error_handlers(app)
+    app.add_middleware(RedactedErrors)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _add_operations(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["operations"], response_model=dict[str, str])
+    async def healthz() -> dict[str, str]:
+        """The process is up (liveness)."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], response_model=dict[str, str], responses={
+        503: {"description": "a dependency is down", "content": {"application/json": {
+            "schema": {"type": "object", "additionalProperties": {"type": "string"}}}}}})
+    async def readyz(request: Request) -> Response:
+        """PostgreSQL and the broker both answer (readiness)."""
+        gateway = request.app.state.gateway
+        database = "ok"
+        try:
+            await asyncio.wait_for(gateway.pool.fetchval("SELECT 1"), timeout=2.0)
+        except UNAVAILABLE_ERRORS:
+            database = "unavailable"
+        broker = "ok" if await gateway.publisher.ready() else "unavailable"
+        ok = database == broker == "ok"
+        return JSONResponse({"status": "ok" if ok else "unavailable", "database": database,
+                             "broker": broker}, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response, responses={
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+    async def metrics(request: Request) -> Response:
+        """Prometheus metrics (agency ids and reason codes only, no personal data)."""
+        registry: GatewayMetrics = request.app.state.metrics
+        return Response(registry.render(), media_type=registry.content_type)
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestRefused)
+        agency = getattr(request.state, "agency", UNAUTHENTICATED)
+        request.app.state.metrics.refused_request(agency, (p.code for p in exc.problems))
+        return problem_response(exc.status, exc.problems, exc.title, exc.headers)
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        # Type only: messages from the driver can quote SQL parameters.
+        return problem_response(503, [Problem(
+            "body", f"a dependency is unavailable ({type(exc).__name__}); retry",
+            "unavailable")])
+
+    app.add_exception_handler(RequestRefused, refused)
+    for error in UNAVAILABLE_ERRORS:
+        app.add_exception_handler(error, unavailable)
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes)
+        components = document.setdefault("components", {})
+        components.setdefault("schemas", {}).update(s.component_schemas())
+        app.openapi_schema = document
+    return app.openapi_schema
