@@ -1,0 +1,148 @@
+"""Rules end to end on the real broker and PostgreSQL: a deadline alert fires with no further
+event on the stream (test clock), an immediate alert, and a late follow-up that resolves the
+alert automatically, all the way to the alert read model through the alerts topic."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+
+from services.common.alerts import decode_alert_event
+from services.common.settings import Settings
+from services.processor.adapters.alerts import project_alert_events
+from services.processor.bootstrap import Processor, build_processor
+from services.processor.clock import ManualClock
+from tests import factories as f
+from tests.integration.processor.conftest import publish, register_sources, wait_for
+
+H = timedelta(hours=1)
+
+
+@pytest.fixture
+async def clocked(migrated: Settings) -> AsyncIterator[tuple[Processor, ManualClock]]:
+    """A processor whose deadline timer runs on a test clock, and an alert projector."""
+    clock = ManualClock(f.T0)
+    processor = await build_processor(migrated, migrate=False, clock=clock)
+    await register_sources(processor.pool, [(s.agency, s.service_kind)
+                                            for s in f.SOURCES.values()])
+    intake = asyncio.create_task(processor.intake.run(processor.stopping))
+    projector = asyncio.create_task(_project(processor))
+    try:
+        yield processor, clock
+    finally:
+        processor.stopping.set()
+        projector.cancel()
+        await asyncio.wait_for(intake, 30)
+        await processor.close()
+
+
+async def _project(processor: Processor) -> None:
+    """What the worker's Faust agent does, in the test's event loop."""
+    consumer = AIOKafkaConsumer(
+        processor.settings.topics.alerts, bootstrap_servers=processor.settings.kafka_bootstrap,
+        group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=100)).values():
+                async with processor.pool.acquire() as conn:
+                    await project_alert_events(conn, [decode_alert_event(r.value) for r in records])
+    finally:
+        await consumer.stop()
+
+
+async def _caught_up(processor: Processor) -> None:
+    for _ in range(100):
+        if processor.intake.caught_up_partitions():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the intake never reported a caught-up partition")
+
+
+async def test_deadline_alert_fires_with_no_further_events(
+        clocked: tuple[Processor, ManualClock]) -> None:
+    processor, clock = clocked
+    discharge = f.transition("occurred", "MENTAL_HEALTH_DISCHARGE", source="MENTAL_HEALTH")
+    await publish(processor.settings, [discharge])
+    await wait_for(processor.pool, "SELECT count(*) FROM expectation WHERE status = 'open'", 2)
+    await _caught_up(processor)
+
+    clock.advance(71 * H + 59 * timedelta(minutes=1))  # 71h59m: the follow-up is not late yet
+    await processor.deadlines.tick()
+    assert await processor.pool.fetchval(
+        "SELECT count(*) FROM expectation WHERE rule_id = 'mh-72h-follow-up' AND status = 'open'"
+    ) == 1
+
+    clock.advance(2 * timedelta(minutes=1))           # 72h01m, and still no event at all
+    assert await processor.deadlines.tick() >= 1
+    await wait_for(processor.pool,
+                   "SELECT count(*) FROM alert WHERE rule_id = 'mh-72h-follow-up'", 1)
+    alert = await processor.pool.fetchrow(
+        "SELECT * FROM alert WHERE rule_id = 'mh-72h-follow-up'")
+    assert alert["status"] == "open"
+    assert alert["raised_at"] == f.T0 + 72 * H       # the deadline, not when the timer ran
+    assert alert["due_at"] == f.T0 + 72 * H
+    assert alert["severity"] == "critical"
+    assert alert["duty_team"] == "mental-health:E08000035"
+    assert str(alert["trigger_event_id"]) == discharge.event_id
+    assert "72 hours" in alert["title"] and alert["source_reference"]
+    assert f.NHS not in alert["explanation"] + alert["expected"] + alert["title"]
+
+    # A second tick raises nothing twice.
+    assert await processor.deadlines.tick() == 0
+
+    # The follow-up arrives late: the alert resolves itself, saying why.
+    follow_up = f.contact("follow_up", at=f.T0 + 80 * H, source="MENTAL_HEALTH")
+    await publish(processor.settings, [follow_up])
+    await wait_for(processor.pool,
+                   "SELECT count(*) FROM alert WHERE rule_id = 'mh-72h-follow-up'"
+                   " AND status = 'resolved'", 1)
+    resolved = await processor.pool.fetchrow(
+        "SELECT * FROM alert WHERE rule_id = 'mh-72h-follow-up'")
+    assert str(resolved["resolving_event_id"]) == follow_up.event_id
+    assert "late" in resolved["resolution"]
+    history = await processor.pool.fetch(
+        "SELECT action FROM alert_history WHERE alert_id = $1 ORDER BY at", resolved["alert_id"])
+    assert [h["action"] for h in history] == ["raised", "resolved"]
+
+
+async def test_release_to_no_fixed_abode_alerts_at_once(
+        clocked: tuple[Processor, ManualClock]) -> None:
+    processor, _ = clocked
+    release = f.transition("occurred", "PRISON_RELEASE", reason="RELEASED",
+                           accommodation_on_leaving="NO_FIXED_ABODE", delay=timedelta(minutes=5))
+    temporary_absence = f.transition("occurred", "PRISON_RELEASE", "t-2",
+                                     reason="TEMPORARY_ABSENCE_RELEASE",
+                                     accommodation_on_leaving="NO_FIXED_ABODE")
+    await publish(processor.settings, [temporary_absence, release])
+    await wait_for(processor.pool, "SELECT count(*) FROM alert", 1)
+    await wait_for(processor.pool, "SELECT count(*) FROM event_archive", 2)
+    rows = await processor.pool.fetch("SELECT * FROM alert")
+    assert len(rows) == 1                               # a temporary absence is not a release
+    alert = rows[0]
+    assert alert["rule_id"] == "prison-release-no-settled-accommodation"
+    assert str(alert["trigger_event_id"]) == release.event_id
+    assert alert["raised_at"] == release.recorded_at   # stream time, not processing time
+    assert alert["due_at"] is None
+
+
+async def test_a_follow_up_in_time_means_no_alert_ever(
+        clocked: tuple[Processor, ManualClock]) -> None:
+    processor, clock = clocked
+    await publish(processor.settings, [
+        f.transition("occurred", "MENTAL_HEALTH_DISCHARGE", source="MENTAL_HEALTH"),
+        f.contact("care_plan_shared", "c-2", at=f.T0 + 2 * H, source="MENTAL_HEALTH"),
+        f.contact("follow_up", at=f.T0 + 71 * H, source="MENTAL_HEALTH"),
+    ])
+    await wait_for(processor.pool, "SELECT count(*) FROM event_archive", 3)
+    await _caught_up(processor)
+    clock.advance(30 * 24 * H)
+    assert await processor.deadlines.tick() == 0
+    assert await processor.pool.fetchval("SELECT count(*) FROM alert_outbox") == 0
+    statuses = await processor.pool.fetch("SELECT rule_id, status FROM expectation ORDER BY rule_id")
+    assert [(r["rule_id"], r["status"]) for r in statuses] == [
+        ("mh-72h-follow-up", "fulfilled"), ("mh-care-plan-24h", "fulfilled")]
