@@ -62,8 +62,9 @@ async def copy_rows(settings: Settings, events: list[AgencyEvent]) -> float:
         await conn.close()
 
 
-async def processor_rate(settings: Settings, expected: int) -> float:
-    processor = await build_processor(settings, migrate=False)
+async def processor_rate(settings: Settings, expected: int, rules: bool) -> float:
+    await wait_and_migrate(settings)
+    processor = await build_processor(settings, migrate=False, rules=rules)
     task = asyncio.create_task(processor.intake.run(processor.stopping))
     try:
         started = None
@@ -81,7 +82,7 @@ async def processor_rate(settings: Settings, expected: int) -> float:
         await processor.close()
 
 
-async def main(people: int, months: int) -> None:
+async def main(people: int, months: int, rules: bool) -> None:
     configure_logging("WARNING", json=False)
     events = generate(11, people, months, datetime(2026, 1, 5, tzinfo=UTC))
     with bench_settings() as settings:
@@ -91,22 +92,39 @@ async def main(people: int, months: int) -> None:
         print(f"preloaded {n:,} events for {people:,} people")
         raw = await raw_consume(settings, n)
         copy = await copy_rows(settings, events)
-        rate = await processor_rate(settings, n)
-        pool = await create_pool(settings)
-        timeline = await pool.fetchval("SELECT count(*) FROM timeline_entry")
-        await pool.close()
-    assert timeline == n, f"timeline holds {timeline} of {n} events"
-    print_table(f"Processor throughput, {n:,} events, one worker", [
+        rate = await processor_rate(settings, n, rules=False)
+        await check_timeline(settings, n)
+        with_rules = settings.model_copy(update={
+            "db_schema": settings.db_schema + "_rules",
+            "processor_group": settings.processor_group + "-rules"})
+        rules_rate = await processor_rate(with_rules, n, rules=True) if rules else 0.0
+        if rules:
+            await check_timeline(with_rules, n)
+    rows = [
         ("raw aiokafka consume", raw, "1.00 (reference)"),
         ("PostgreSQL COPY (timeline rows)", copy, "1.00 (reference)"),
-        ("processor into timeline", rate,
+        ("processor into timeline, no rules", rate,
          f"{rate / raw:.2f} of aiokafka, {rate / copy:.2f} of COPY"),
-    ])
+    ]
+    if rules:
+        rows.append(("processor with the full rule pack", rules_rate,
+                     f"{rules_rate / rate:.2f} of no-rules, {rules_rate / copy:.2f} of COPY"))
+    print_table(f"Processor throughput, {n:,} events, one worker", rows)
+
+
+async def check_timeline(settings: Settings, expected: int) -> None:
+    pool = await create_pool(settings)
+    try:
+        timeline = await pool.fetchval("SELECT count(*) FROM timeline_entry")
+    finally:
+        await pool.close()
+    assert timeline == expected, f"timeline holds {timeline} of {expected} events"
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=20_000)
     parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--no-rules", action="store_true", help="skip the rule-pack run")
     args = parser.parse_args()
-    asyncio.run(main(args.people, args.months))
+    asyncio.run(main(args.people, args.months, not args.no_rules))

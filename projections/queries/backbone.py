@@ -1,22 +1,25 @@
 """Named SQL for the backbone read models. Batches go in as arrays (one round trip each)."""
 
+ARCHIVE_COLUMNS = ("event_id", "person_key", "event_type", "source_agency", "occurred_at",
+                   "recorded_at", "schema_version", "sensitivity", "body", "kafka_topic",
+                   "kafka_partition", "kafka_offset")
+
+# A per-connection staging table: a batch is COPYed in (binary COPY encodes far faster than
+# array parameters), then moved into the archive. Emptied at every commit.
+CREATE_ARCHIVE_STAGE = """
+CREATE TEMP TABLE IF NOT EXISTS archive_stage
+    (LIKE event_archive INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
+"""
+
 # Returns the ids that were new: the rest were already archived, so their effects are too.
-ARCHIVE_EVENTS = """
-INSERT INTO event_archive (event_id, person_key, event_type, source_agency, occurred_at,
-    recorded_at, schema_version, sensitivity, body, kafka_topic, kafka_partition, kafka_offset)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::timestamptz[],
-    $6::timestamptz[], $7::int[], $8::text[], $9::bytea[], $10::text[], $11::int[], $12::bigint[])
+ARCHIVE_FROM_STAGE = """
+INSERT INTO event_archive SELECT * FROM archive_stage
 ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id
 """
 
-INSERT_TIMELINE = """
-INSERT INTO timeline_entry (person_key, occurred_at, recorded_at, event_id, event_type,
-    source_agency, service_kind, sensitivity, summary)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[], $4::uuid[], $5::text[],
-    $6::text[], $7::text[], $8::text[], $9::text[])
-ON CONFLICT DO NOTHING
-"""
+TIMELINE_COLUMNS = ("person_key", "occurred_at", "recorded_at", "event_id", "event_type",
+                    "source_agency", "service_kind", "sensitivity", "summary")
 
 UPSERT_IDENTIFIERS = """
 INSERT INTO person_identifier (scheme, value, person_key, first_seen)

@@ -49,9 +49,12 @@ def load_schema_versions(family: str) -> list[SchemaVersion]:
         if not match or match["family"] != family:
             continue
         raw = json.loads(entry.read_text())
-        parsed = fastavro.parse_schema(raw, _write_hint=False, _force=True)
-        canonical = to_parsing_canonical_form(parsed)
+        canonical = to_parsing_canonical_form(
+            fastavro.parse_schema(raw, _write_hint=False, _force=True))
         digest = int(fingerprint(canonical, "CRC-64-AVRO"), 16).to_bytes(8, "big")
+        # Parsed with fastavro's "already parsed" hint: without it every read and write
+        # parses the schema again (about 100 µs a message).
+        parsed = fastavro.parse_schema(raw)
         assert isinstance(parsed, dict)
         found.append(SchemaVersion(family, int(match["version"]), parsed, digest[::-1]))
     if not found:
@@ -82,12 +85,17 @@ class AvroCodec:
             raise DecodeError(f"unknown schema fingerprint {bytes(data[2:10]).hex()}")
         return writer
 
-    def decode(self, data: bytes) -> dict[str, Any]:
+    def decode(self, data: bytes, named_unions: bool = True) -> dict[str, Any]:
+        """Decode to a dict. `named_unions` returns records inside unions as
+        ``(name, record)``; without it decoding is about a third faster."""
         writer = self.writer_version(data)
+        # Schema resolution costs ~100 µs a message in fastavro; skip it when the writer
+        # already used the newest schema (the common case).
+        reader = None if writer is self.current else self.current.schema
         try:
             return fastavro.schemaless_reader(  # type: ignore[return-value]
-                io.BytesIO(data[10:]), writer.schema, self.current.schema,
-                return_record_name=True, return_record_name_override=True,
+                io.BytesIO(data[10:]), writer.schema, reader,
+                return_record_name=named_unions, return_record_name_override=named_unions,
             )
         except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
             raise DecodeError(f"corrupt Avro body ({type(exc).__name__})") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
@@ -10,10 +11,12 @@ from projections.migrate import migrate
 from services.common.settings import Settings
 
 
-async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int = 10,
+                      init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+                      ) -> asyncpg.Pool:
     database_url, _ = settings.require_servers()
     pool = await asyncpg.create_pool(
-        database_url, min_size=min_size, max_size=max_size,
+        database_url, min_size=min_size, max_size=max_size, init=init,
         server_settings={"search_path": settings.db_schema, "application_name": "joinedup"})
     assert pool is not None
     return pool

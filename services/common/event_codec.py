@@ -21,6 +21,10 @@ from services.common.events import (
 
 _RECORD_NAME = {family: f"joinedup.{cls.__name__}" for family, cls in PAYLOAD_BY_FAMILY.items()}
 _FAMILY_BY_RECORD = {name: family for family, name in _RECORD_NAME.items()}
+_FIELDS = {family: tuple(f.name for f in dataclasses.fields(cls))
+           for family, cls in PAYLOAD_BY_FAMILY.items()}
+#: Decoding with the newest reader schema yields exactly these keys for each record.
+_FIELD_SET = {family: frozenset(names) for family, names in _FIELDS.items()}
 
 
 def event_to_record(event: AgencyEvent) -> dict[str, Any]:
@@ -40,13 +44,24 @@ def event_to_record(event: AgencyEvent) -> dict[str, Any]:
 
 
 def event_from_record(record: dict[str, Any]) -> AgencyEvent:
-    """Build and check an event from a decoded record (payload as ``(record name, dict)``)."""
+    """Build and check an event from a record.
+
+    The payload is either ``(record name, dict)`` (JSON input names the record) or a bare
+    dict as fastavro returns it without record names (cheaper on the hot path); a bare dict
+    is recognised by its field names (the reader schema yields exactly the newest record's
+    fields, and the four payload records have different ones).
+    """
     event_type = record["event_type"]
     if event_type not in EVENT_TYPES:
         raise DecodeError(f"unknown event type {event_type!r}", "event_type")
     family = event_type.split(".", 1)[0]
-    payload_name, payload = record["payload"]
-    if _FAMILY_BY_RECORD.get(payload_name) != family:
+    payload = record["payload"]
+    if isinstance(payload, tuple):
+        payload_name, payload = payload
+        matches = _FAMILY_BY_RECORD.get(payload_name) == family
+    else:
+        matches = payload.keys() == _FIELD_SET[family]
+    if not matches:
         raise DecodeError(f"a {family} event needs a {family} payload", "payload")
     identifiers = tuple(Identifier(i["scheme"], i["value"]) for i in record["identifiers"])
     if not identifiers:
@@ -59,7 +74,7 @@ def event_from_record(record: dict[str, Any]) -> AgencyEvent:
         recorded_at=_utc(record["recorded_at"], "recorded_at"),
         source=Source(**record["source"]),
         identifiers=identifiers,
-        payload=payload_cls(**{f.name: payload.get(f.name) for f in dataclasses.fields(payload_cls)}),
+        payload=payload_cls(**{name: payload.get(name) for name in _FIELDS[family]}),
         sensitivity=record.get("sensitivity") or "GENERAL",
         schema_version=int(record.get("schema_version") or 1),
         causation_id=record.get("causation_id"),
@@ -72,7 +87,7 @@ def encode_event(event: AgencyEvent) -> bytes:
 
 
 def decode_event(data: bytes) -> AgencyEvent:
-    return event_from_record(agency_codec().decode(data))
+    return event_from_record(agency_codec().decode(data, named_unions=False))
 
 
 def _utc(value: Any, field: str) -> datetime:

@@ -152,6 +152,11 @@ class AgencyEvent:
     schema_version: int = 2
     causation_id: str | None = None  # v2: the event this one answers (e.g. the referral made)
     extra: dict[str, str] = field(default_factory=dict)  # free additionalInformation
+    # Derived once: every handler and adapter asks for it.
+    _person_key: str = field(init=False, repr=False, compare=False, default="")
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_person_key", person_key(self.identifiers))
 
     @property
     def family(self) -> str:
@@ -163,7 +168,7 @@ class AgencyEvent:
 
     @property
     def person_key(self) -> str:
-        return person_key(self.identifiers)
+        return self._person_key
 
 
 def person_key(identifiers: tuple[Identifier, ...] | list[Identifier]) -> str:

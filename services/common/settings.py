@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = 2 * 1024 * 1024
     api_future_tolerance_seconds: int = 300
     api_produce_timeout_seconds: float = 10.0
+    # How long a gateway trusts a token it has checked: revocation takes effect within this.
+    api_credential_cache_seconds: float = 10.0
 
     log_level: str = "INFO"
     log_json: bool = True

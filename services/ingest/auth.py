@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
@@ -58,6 +59,35 @@ async def authenticate(pool: asyncpg.Pool, token: str | None) -> Principal | Non
         if last_used is None or datetime.now(UTC) - last_used > timedelta(minutes=1):
             await conn.execute(q.TOUCH_CREDENTIAL, row["credential_id"])
     return Principal(row["agency_id"], row["credential_id"])
+
+
+class CredentialCache:
+    """Remembers accepted tokens for a few seconds, so a request skips a database round trip.
+
+    The price: a revoked token keeps working on this gateway for up to `ttl` seconds. Unknown
+    tokens are never cached, so a new token works at once.
+    """
+
+    def __init__(self, pool: asyncpg.Pool, ttl: float = 10.0, size: int = 1000) -> None:
+        self._pool = pool
+        self._ttl = ttl
+        self._size = size
+        self._known: dict[str, tuple[float, Principal]] = {}
+
+    async def principal(self, token: str | None) -> Principal | None:
+        if not token:
+            return None
+        key = token_hash(token)
+        cached = self._known.get(key)
+        if cached is not None and time.monotonic() - cached[0] < self._ttl:
+            return cached[1]
+        found = await authenticate(self._pool, token)
+        self._known.pop(key, None)
+        if found is not None:
+            if len(self._known) >= self._size:  # drop the oldest entry
+                self._known.pop(next(iter(self._known)))
+            self._known[key] = (time.monotonic(), found)
+        return found
 
 
 def may_publish(principal: Principal, event: AgencyEvent) -> bool:

@@ -11,6 +11,7 @@ from services.common.db import create_pool, wait_and_migrate
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 from services.ingest.adapters.publisher import EventPublisher, gateway_producer
+from services.ingest.auth import CredentialCache
 from services.ingest.handlers import Gateway
 
 
@@ -28,7 +29,8 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
     try:
         await producer.start()
         yield Gateway(pool, EventPublisher(producer, settings.topics.agency_events,
-                                           settings.api_produce_timeout_seconds))
+                                           settings.api_produce_timeout_seconds),
+                      CredentialCache(pool, settings.api_credential_cache_seconds))
     finally:
         await producer.stop()
         await pool.close()

@@ -131,7 +131,8 @@ def _published(event_id: str, http_status: int, body: dict[str, Any]) -> Publish
     if http_status in (200, 202) and "status" in body:
         return Published(event_id, body["status"], http_status, body.get("partition"),
                          body.get("offset"))
-    status = body.get("status") if isinstance(body.get("status"), str) else {
+    given = body.get("status")
+    status = given if isinstance(given, str) else {
         401: "unauthenticated", 403: "forbidden", 409: "conflict", 413: "too_large",
         415: "unsupported_media_type", 422: "refused"}.get(http_status, "refused")
     return Published(event_id, status, http_status, body.get("partition"), body.get("offset"),

@@ -27,6 +27,7 @@ from services.ingest.adapters.receipts import (
     receipts_for,
     record_receipts,
 )
+from services.ingest.auth import CredentialCache
 from services.ingest.domain.outcomes import Outcome, conflict, not_written
 from services.ingest.domain.parsing import content_hash
 
@@ -37,6 +38,7 @@ class Gateway:
 
     pool: asyncpg.Pool
     publisher: EventPublisher
+    credentials: CredentialCache
 
 
 async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[AgencyEvent]

@@ -13,6 +13,7 @@ from services.common.agencies import PublisherPolicy
 from services.common.db import create_pool, wait_and_migrate
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
+from services.processor.adapters import store
 from services.processor.adapters.alerts import AlertPublisher
 from services.processor.adapters.dead_letters import DeadLetterTopic
 from services.processor.clock import Clock, StreamClock, WallClock
@@ -60,7 +61,7 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     if migrate:
         await wait_and_migrate(settings)
         await ensure_topics(settings)
-    pool = await create_pool(settings, max_size=5)
+    pool = await create_pool(settings, max_size=5, init=store.prepare_connection)
     producer = make_producer(settings)
     await producer.start()
     policy = PublisherPolicy(pool) if settings.check_direct_publishers else None

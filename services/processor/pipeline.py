@@ -23,6 +23,7 @@ import structlog
 from services.common.agencies import PublisherPolicy
 from services.common.codec import DecodeError
 from services.common.event_codec import decode_event
+from services.common.events import Identifier
 from services.common.validation import event_problems
 from services.processor.adapters import store
 from services.processor.adapters.dead_letters import DeadLetterTopic, Rejected
@@ -69,6 +70,9 @@ class BatchProcessor:
         self._policy = policy
         self._rules = rules
         self._publish_alerts = publish_alerts
+        # Identifiers already in person_identifier: most events repeat them, and skipping
+        # the upsert saves a row write per identifier. Filled only after a commit.
+        self._known_identifiers: set[Identifier] = set()
 
     async def process(self, messages: Sequence[Message]) -> BatchResult:
         try:
@@ -116,12 +120,18 @@ class BatchProcessor:
                     fresh.append(item)
             events = [item.event for item in fresh]
             view = await store.load_view(conn, events)
-            await store.write_changes(conn, fold(events, view))
+            changes = fold(events, view)
+            changes.identifiers = {i: seen for i, seen in changes.identifiers.items()
+                                   if i not in self._known_identifiers}
+            await store.write_changes(conn, changes)
             if self._rules is not None and fresh:
                 result.alert_events = await self._rules(conn, fresh)
             await store.record_dead_letters(conn, [r.parked for r in rejected])
             await store.save_positions(conn, self._consumer, _positions(messages),
                                        _clocks(fresh))
+        if len(self._known_identifiers) > 500_000:  # bounded: forget and re-learn
+            self._known_identifiers.clear()
+        self._known_identifiers.update(changes.identifiers)
         result.applied = len(fresh)
         result.duplicates = len(received) - len(fresh)
         if result.alert_events and self._publish_alerts is not None:

@@ -22,7 +22,7 @@ def appointments(story: Story, agency: Agency, first: datetime, count: int, gap_
     """
     at, missed_in_a_row = first, 0
     for _ in range(count):
-        if at >= story.end:  # the rest is after the window: nothing to record
+        if at >= story.end or story.in_custody(at):  # after the window, or sent to prison
             break
         attended = story.chance(attend)
         story.record(agency, f"contact.{'attended' if attended else 'missed'}", at,
@@ -125,10 +125,12 @@ def leaving_care(story: Story, birthday: date) -> None:
         transition_id, "LEAVING_CARE", scheduled_for=birthday))
     story.record(team, "transition.occurred", story.office_hours(birthday), Transition(
         transition_id, "LEAVING_CARE", scheduled_for=birthday), causation_id=scheduled)
-    if story.chance(0.7):
+    if story.chance(0.7):  # the pathway referral to adult services; missing for 30%
         made = max(story.days_later(eighteen, -60, 10), story.hours_later(planned, 1, 48))
-        refer(story, team, story.rng.choice(("SOCIAL_CARE", "HOUSING")), made,
-              "pathway plan: leaving care at 18")
+        refer(story, team, "SOCIAL_CARE", made, "pathway plan: leaving care at 18")
+    if story.chance(0.35):  # a care leaver's own tenancy: the housing team is asked too
+        made = max(story.days_later(eighteen, -45, 20), story.hours_later(planned, 1, 48))
+        refer(story, team, "HOUSING", made, "care leaver: move-on accommodation")
     appointments(story, team, story.days_later(eighteen, 3, 20), story.rng.randint(2, 6),
                  (21, 40), 0.75, disengage_after=None)
 

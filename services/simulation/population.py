@@ -27,13 +27,13 @@ _RATES: list[tuple[Episode, Callable[[Person], float]]] = [
     (health.mental_health_stay, lambda p: 0.05 if p.mental_health else 0.0),
     (health.hospital_stay, lambda p: 0.08 if p.substance_use else 0.04),
     (community.seek_treatment, lambda p: 0.10 if p.substance_use else 0.0),
-    (community.drop_in, lambda p: 0.2),
+    (community.drop_in, lambda p: 0.25),
     (community.marac, lambda p: 0.05 if p.domestic_abuse else 0.0),
 ]
 #: (episode already running when the window opens, share of people it applies to)
 _ONGOING: list[tuple[Episode, Callable[[Person], float]]] = [
     (community.treatment, lambda p: 0.6 if p.substance_use else 0.0),
-    (community.community_order, lambda p: 0.45 if p.offending else 0.0),
+    (community.community_order, lambda p: 0.5 if p.offending else 0.0),
     (health.community_team, lambda p: 0.5 if p.mental_health else 0.0),
 ]
 CUSTODY_RATE = 0.12       # per month, for people with an offending history
@@ -69,11 +69,13 @@ def simulate(seed: int, people: int, months: int, start: datetime) -> list[Agenc
 
 
 def live(story: Story) -> None:
+    """One person's window: custody first (nothing else happens inside), then the rest."""
     person = story.person
-    custody_spells = _custody(story) if person.offending else []
+    if person.offending:
+        story.custody = _custody(story)
 
     def free(at: datetime) -> bool:
-        return not any(begin <= at <= until for begin, until in custody_spells)
+        return not story.in_custody(at)
 
     for episode, share in _ONGOING:
         at = story.start + timedelta(days=story.rng.randrange(14))

@@ -45,6 +45,7 @@ class Story:
         self.start = start
         self.end = end
         self.events: list[AgencyEvent] = []
+        self.custody: list[tuple[datetime, datetime]] = []  # spells in prison, once known
         self._random = rng.random  # bound once: the hot paths below call it ~10 times an event
         self._publishers: dict[tuple[str, str | None], tuple[Source, tuple[Identifier, ...]]] = {}
         self._nine = time(9, tzinfo=start.tzinfo)
@@ -57,6 +58,9 @@ class Story:
     def _below(self, n: int) -> int:
         # Not rng.randrange: that is several times slower, and nothing here needs its exactness.
         return int(self._random() * n)
+
+    def in_custody(self, at: datetime) -> bool:
+        return any(begin <= at <= until for begin, until in self.custody)
 
     def pick(self, table: tuple[tuple[str, int], ...]) -> str:
         """One value from (value, weight) pairs."""
@@ -96,7 +100,7 @@ class Story:
     def days_later(self, at: datetime, low: int, high: int) -> datetime:
         """Office hours, between ``low`` and ``high`` days after ``at`` (the hottest path)."""
         r = self._random
-        return at.replace(hour=9, minute=0, second=0) + timedelta(
+        return datetime.combine(at.date(), self._nine) + timedelta(
             days=low + int(r() * (high - low + 1)), minutes=int(r() * 480))
 
     def _recording_delay(self) -> timedelta:

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.validation import Problem
-from services.ingest.auth import Principal, authenticate, may_publish
+from services.ingest.auth import Principal, may_publish
 from services.ingest.domain.outcomes import Outcome, forbidden, not_written, refused
 from services.ingest.domain.parsing import parse_cloudevent, parse_event
 from services.ingest.entrypoints import schemas as s
@@ -35,7 +35,7 @@ _bearer = HTTPBearer(auto_error=False, description="the agency's API token")
 async def principal(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(
         _bearer)) -> Principal:
     token = credentials.credentials if credentials else None
-    found = await authenticate(request.app.state.gateway.pool, token)
+    found = await request.app.state.gateway.credentials.principal(token)
     if found is None:
         raise RequestRefused(401, "Unauthenticated", [Problem(
             "authorization", "a valid bearer token is required", "unauthenticated")],
@@ -46,10 +46,11 @@ async def principal(request: Request, credentials: HTTPAuthorizationCredentials 
 
 def publishing_router(max_batch_events: int) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["publishing"])
-    common = {401: s.UNAUTHENTICATED, 413: s.problem("body over the size limit"),
-              415: s.problem("wrong content type"),
-              503: s.problem("the event log did not acknowledge: nothing recorded, retry",
-                             s.UNAVAILABLE)}
+    common: dict[int | str, dict[str, Any]] = {
+        401: s.UNAUTHENTICATED, 413: s.problem("body over the size limit"),
+        415: s.problem("wrong content type"),
+        503: s.problem("the event log did not acknowledge: nothing recorded, retry",
+                     s.UNAVAILABLE)}
 
     @router.post("/events", status_code=202, response_model=None, responses={
         202: {"description": "written and acknowledged by the broker (acks=all)",

@@ -70,7 +70,8 @@ def item_result(index: int, outcome: Outcome) -> ItemResult:
 
 def component_schemas() -> dict[str, Any]:
     """JSON schemas of every body, keyed by model name, referencing each other as components."""
-    models = [EventBody, CloudEventBody, ProblemDetails, EventAccepted, BatchResult]
+    models: list[type[BaseModel]] = [EventBody, CloudEventBody, ProblemDetails, EventAccepted,
+                                     BatchResult]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
     return dict(top["$defs"])
 

@@ -6,6 +6,7 @@ consumer position commit together or not at all.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,18 +39,22 @@ class Parked:
     reason: str
 
 
+async def prepare_connection(conn: asyncpg.Connection) -> None:
+    """Pool `init` hook: the staging table the archive is COPYed through."""
+    await conn.execute(sql.CREATE_ARCHIVE_STAGE)
+
+
 async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> set[str]:
     """Archive the batch; return the ids that were not archived before."""
     if not batch:
         return set()
-    rows = await conn.fetch(
-        sql.ARCHIVE_EVENTS,
-        [r.event.event_id for r in batch], [r.event.person_key for r in batch],
-        [r.event.event_type for r in batch], [r.event.source.agency for r in batch],
-        [r.event.occurred_at for r in batch], [r.event.recorded_at for r in batch],
-        [r.event.schema_version for r in batch], [r.event.sensitivity for r in batch],
-        [r.body for r in batch], [r.topic for r in batch], [r.partition for r in batch],
-        [r.offset for r in batch])
+    await conn.copy_records_to_table(
+        "archive_stage", columns=sql.ARCHIVE_COLUMNS,
+        records=[(uuid.UUID(r.event.event_id), r.event.person_key, r.event.event_type,
+                  r.event.source.agency, r.event.occurred_at, r.event.recorded_at,
+                  r.event.schema_version, r.event.sensitivity, r.body, r.topic, r.partition,
+                  r.offset) for r in batch])
+    rows = await conn.fetch(sql.ARCHIVE_FROM_STAGE)
     return {str(row["event_id"]) for row in rows}
 
 
@@ -70,12 +75,12 @@ async def load_view(conn: asyncpg.Connection, events: Sequence[AgencyEvent]) -> 
 
 async def write_changes(conn: asyncpg.Connection, changes: Changes) -> None:
     if changes.timeline:
-        t = changes.timeline
-        await conn.execute(
-            sql.INSERT_TIMELINE, [e.person_key for e in t], [e.occurred_at for e in t],
-            [e.recorded_at for e in t], [e.event_id for e in t], [e.event_type for e in t],
-            [e.source_agency for e in t], [e.service_kind for e in t],
-            [e.sensitivity for e in t], [e.summary for e in t])
+        # Only events the archive just called new reach here, so COPY cannot collide.
+        await conn.copy_records_to_table(
+            "timeline_entry", columns=sql.TIMELINE_COLUMNS,
+            records=[(e.person_key, e.occurred_at, e.recorded_at, uuid.UUID(e.event_id),
+                      e.event_type, e.source_agency, e.service_kind, e.sensitivity, e.summary)
+                     for e in changes.timeline])
     if changes.identifiers:
         ids = list(changes.identifiers.items())
         await conn.execute(

@@ -56,10 +56,12 @@ def gateway_thread(settings: Settings, port: int | None = None) -> Iterator[str]
 
 @pytest.fixture
 async def gateway(migrated: Settings) -> AsyncIterator[Gateway]:
-    token = await create_agency(migrated, AGENCY, "HMP Leeds", "PRISON")
-    await create_agency(migrated, SOURCES["HOUSING"].agency, "Leeds housing", "HOUSING")
-    with gateway_thread(migrated) as url:
-        yield Gateway(url, migrated, token)
+    # A short credential cache, so revocation tests wait half a second, not ten.
+    settings = migrated.model_copy(update={"api_credential_cache_seconds": 0.5})
+    token = await create_agency(settings, AGENCY, "HMP Leeds", "PRISON")
+    await create_agency(settings, SOURCES["HOUSING"].agency, "Leeds housing", "HOUSING")
+    with gateway_thread(settings) as url:
+        yield Gateway(url, settings, token)
 
 
 async def topic_events(settings: Settings, bootstrap: str | None = None,

@@ -44,7 +44,7 @@ schema = schemathesis.openapi.from_dict(
 
 @schema.parametrize()
 # One gateway serves every generated case: it keeps no per-case state worth resetting.
-@settings(max_examples=100, deadline=None, derandomize=True,
+@settings(max_examples=60, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                  HealthCheck.data_too_large, HealthCheck.function_scoped_fixture])
 def test_gateway_honours_its_openapi_description(

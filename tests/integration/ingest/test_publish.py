@@ -85,6 +85,7 @@ async def test_revoked_token_is_401_and_rotation_keeps_the_old_one_for_the_grace
         assert (await new.post("/v1/events", json=event_to_json(referral("made")))
                 ).status_code == 202
         assert await revoke_credential(gateway.settings, "hmp-leeds") == 2
+        await asyncio.sleep(gateway.settings.api_credential_cache_seconds + 0.1)
         for http in (old, new):
             response = await http.post("/v1/events", json=event_to_json(referral("made")))
             assert response.status_code == 401

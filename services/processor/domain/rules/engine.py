@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import NamedTuple
 
 from services.common.alerts import AlertEvent, alert_id_for
 from services.common.events import AgencyEvent
 from services.processor.domain.rules.correlation import Seen, context_for, pairs, triggers_for
 from services.processor.domain.rules.deadlines import due_at, fire_due
-from services.processor.domain.rules.model import Rule, RulePack
+from services.processor.domain.rules.model import Facts, Rule, RulePack
 from services.processor.domain.rules.state import (
     ALERTED,
     FULFILLED,
@@ -47,20 +48,107 @@ from services.processor.domain.rules.wording import (
 
 __all__ = ["Expectation", "Marker", "Outcome", "PersonRuleState", "apply_event", "fire_due"]
 
+#: (event type, payload kind) of the event that names a person's lead professional
+LEAD_CHANGE = ("transition.occurred", "LEAD_PROFESSIONAL_CHANGE")
+
 
 def apply_event(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
                 now: datetime) -> Outcome:
-    run = _Run(pack, state, max(now, event.recorded_at))
-    run.fire()
+    now = max(now, event.recorded_at)
+    rules = pack.rules_for(event.event_type)
+    if not rules and event.event_type != LEAD_CHANGE[0] and _settled(pack, state, now):
+        return _unchanged(state)  # most events: no rule reads this type, and no clock is due
     seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event))
+    matched = [(rule, match) for rule in rules if (match := Match.of(rule, seen.facts)).any]
+    if not matched and not _changes_lead(seen.facts) and _settled(pack, state, now):
+        return _unchanged(state)  # a type some rule reads, but no condition holds
+    return _evaluate(pack, state, seen, now, matched)
+
+
+def apply_event_to_every_rule(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
+                              now: datetime) -> Outcome:
+    """``apply_event`` without its shortcuts (the event-type index, the unchanged-state
+    returns): every rule is visited. The reference the shortcuts are tested against."""
+    seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event))
+    matched = [(rule, Match.of(rule, seen.facts)) for rule in pack.rules]
+    return _evaluate(pack, state, seen, max(now, event.recorded_at), matched)
+
+
+def _evaluate(pack: RulePack, state: PersonRuleState, seen: Seen, now: datetime,
+              matched: list[tuple[Rule, Match]]) -> Outcome:
+    run = _Run(pack, state, now)
+    run.fire()
     run.note_lead_professional(seen)
-    for rule in pack.rules:
-        run.cancel(rule, seen)
-        run.fulfil(rule, seen)
-        run.remember(rule, seen)
-        run.trigger(rule, seen)
+    for rule, match in matched:
+        run.cancel(rule, seen, match)
+        run.fulfil(rule, seen, match)
+        run.remember(rule, seen, match)
+        run.trigger(rule, seen, match)
     run.fire()
     return run.outcome()
+
+
+def _settled(pack: RulePack, state: PersonRuleState, now: datetime) -> bool:
+    """True when, by ``now``, time alone changes nothing for this person: no open deadline has
+    passed (``fire_due``) and nothing has aged out of the state (``_Run.outcome``)."""
+    kept_closed, kept_alerted = now - pack.horizon, now - pack.resolve_late_within
+    for expectation in state.expectations:
+        if expectation.status == OPEN:
+            if expectation.due_at < now:
+                return False
+        elif expectation.due_at < (kept_alerted if expectation.status == ALERTED
+                                   else kept_closed):
+            return False
+    retention = pack.retention
+    for marker in state.markers:
+        kept_for = retention.get(marker.rule_id)
+        if kept_for is None or marker.occurred_at < now - kept_for:
+            return False
+    return True
+
+
+def _unchanged(state: PersonRuleState) -> Outcome:
+    return Outcome(state, [], [], [], [])
+
+
+def _changes_lead(facts: Facts) -> bool:
+    return (facts["event_type"], facts.get("payload.kind")) == LEAD_CHANGE
+
+
+class Match(NamedTuple):
+    """Which of a rule's matchers one event satisfies, worked out once per rule and event.
+    (A named tuple: one is made per rule an event may concern, and tuples are quick to make.)"""
+
+    trigger: bool
+    expect: bool
+    cancel: bool
+    context: bool
+
+    @classmethod
+    def of(cls, rule: Rule, facts: Facts) -> Match:
+        return cls(rule.trigger.matches(facts),
+                   rule.expect is not None and rule.expect.matches(facts),
+                   rule.cancel is not None and rule.cancel.matches(facts),
+                   any(c.matcher.matches(facts) for c in rule.contexts))
+
+    @property
+    def any(self) -> bool:
+        """False when the event is nothing to the rule: it cancels, fulfils, remembers and
+        triggers nothing, so the rule need not be visited."""
+        return self.trigger or self.expect or self.cancel or self.context
+
+    def roles(self, rule: Rule) -> list[str]:
+        """The roles a marker of this event plays for the rule (see ``Marker.role``)."""
+        roles = []
+        if self.expect:
+            roles.append("fulfil")
+        if self.cancel:
+            roles.append("cancel")
+        if self.trigger and rule.kind in ("pair", "context"):
+            roles.append("half" if rule.kind == "pair" else "trigger")
+        if self.context:
+            roles.append("context")
+        return roles
 
 
 class _Run:
@@ -75,6 +163,7 @@ class _Run:
         self.changed: dict[str, Expectation] = {}
         self.new_markers: list[Marker] = []
         self.alerts: list[AlertEvent] = []
+        self.kept: tuple[tuple[str, object], ...] | None = None  # the event's facts to remember
 
     def put(self, expectation: Expectation) -> None:
         self.expectations[expectation.expectation_id] = expectation
@@ -93,9 +182,8 @@ class _Run:
 
     def note_lead_professional(self, seen: Seen) -> None:
         facts = seen.facts
-        if (facts["event_type"] == "transition.occurred"
-                and facts.get("payload.kind") == "LEAD_PROFESSIONAL_CHANGE"
-                and (self.lead_since is None or seen.occurred_at >= self.lead_since)):
+        if _changes_lead(facts) and (self.lead_since is None
+                                     or seen.occurred_at >= self.lead_since):
             self.lead_team = str(facts.get("source.team") or facts.get("source.agency"))
             self.lead_since = seen.occurred_at
 
@@ -109,8 +197,8 @@ class _Run:
         if expectation.status == ALERTED:
             self.alerts.append(resolved(done, self.now, reason, by))
 
-    def cancel(self, rule: Rule, seen: Seen) -> None:
-        if rule.cancel is None or not rule.cancel.matches(seen.facts):
+    def cancel(self, rule: Rule, seen: Seen, match: Match) -> None:
+        if rule.cancel is None or not match.cancel:
             return
         for expectation in self.live(rule):
             if (rule.cancel.correlates(seen.facts, expectation.keys)
@@ -118,8 +206,8 @@ class _Run:
                 what = describe_event(seen.facts, seen.occurred_at)
                 self.close(expectation, WITHDRAWN, f"withdrawn: {what}", seen.event_id)
 
-    def fulfil(self, rule: Rule, seen: Seen) -> None:
-        if rule.expect is None or rule.window is None or not rule.expect.matches(seen.facts):
+    def fulfil(self, rule: Rule, seen: Seen, match: Match) -> None:
+        if rule.expect is None or rule.window is None or not match.expect:
             return
         for expectation in self.live(rule):
             if (rule.expect.correlates(seen.facts, expectation.keys)
@@ -144,31 +232,28 @@ class _Run:
 
     # --- remembering and triggering ---------------------------------------------------------
 
-    def remember(self, rule: Rule, seen: Seen) -> None:
-        facts, roles = seen.facts, []
-        if rule.expect is not None and rule.expect.matches(facts):
-            roles.append("fulfil")
-        if rule.cancel is not None and rule.cancel.matches(facts):
-            roles.append("cancel")
-        if rule.kind in ("pair", "context") and rule.trigger.matches(facts):
-            roles.append("half" if rule.kind == "pair" else "trigger")
-        if any(c.matcher.matches(facts) for c in rule.contexts):
-            roles.append("context")
-        kept = tuple(sorted(((p, v) for p, v in facts.items()
-                             if v is not None and p in self.pack.remembered), key=lambda kv: kv[0]))
-        for role in roles:
+    def remember(self, rule: Rule, seen: Seen, match: Match) -> None:
+        for role in match.roles(rule):
             if (rule.id, role, seen.event_id) not in self.marker_keys:
-                marker = Marker(self.person, rule.id, role, seen.event_id, seen.occurred_at, kept,
-                                seen.recorded_at)
+                marker = Marker(self.person, rule.id, role, seen.event_id, seen.occurred_at,
+                                self.kept_facts(seen), seen.recorded_at)
                 self.marker_keys.add((rule.id, role, seen.event_id))
                 self.markers.append(marker)
                 self.new_markers.append(marker)
 
-    def trigger(self, rule: Rule, seen: Seen) -> None:
-        if rule.kind == "context":  # a late-arriving context completes earlier triggers
+    def kept_facts(self, seen: Seen) -> tuple[tuple[str, object], ...]:
+        """The facts a marker keeps: the same for every rule, so worked out once."""
+        if self.kept is None:
+            self.kept = tuple(sorted(((p, v) for p, v in seen.facts.items()
+                                      if v is not None and p in self.pack.remembered),
+                                     key=lambda kv: kv[0]))
+        return self.kept
+
+    def trigger(self, rule: Rule, seen: Seen, match: Match) -> None:
+        if rule.kind == "context" and match.context:  # a late context completes triggers
             for trigger, context in triggers_for(rule, seen, self.markers_of(rule, "trigger")):
                 self.raise_now(rule, trigger, context=context)
-        if not rule.trigger.matches(seen.facts):
+        if not match.trigger:
             return
         if rule.kind == "deadline":
             self.open_deadline(rule, seen)
@@ -255,20 +340,34 @@ class _Run:
         return handled
 
     def outcome(self) -> Outcome:
-        keep: list[Marker] = []
-        pruned: list[Marker] = []
-        for marker in self.markers:
-            retention = self.pack.retention.get(marker.rule_id)
-            old = retention is None or marker.occurred_at < self.now - retention
-            (pruned if old else keep).append(marker)
-        horizon = self.pack.horizon
-        for expectation in list(self.expectations.values()):
-            limit = self.pack.resolve_late_within if expectation.status == ALERTED else horizon
-            if expectation.status != OPEN and expectation.due_at < self.now - limit:
-                del self.expectations[expectation.expectation_id]
+        keep, pruned = self.aged_markers()
+        self.forget_closed()
         state = PersonRuleState(self.person, tuple(self.expectations.values()), tuple(keep),
                                 self.lead_team, self.lead_since)
-        kept_ids = {id(m) for m in keep}
-        return Outcome(state, list(self.changed.values()),
-                       [m for m in self.new_markers if id(m) in kept_ids], self.alerts,
-                       [m for m in pruned if m not in self.new_markers])
+        new_markers, gone = self.new_markers, pruned
+        if pruned:  # rare: most events age nothing out, so skip the bookkeeping
+            kept_ids = {id(m) for m in keep}
+            new_markers = [m for m in self.new_markers if id(m) in kept_ids]
+            gone = [m for m in pruned if m not in self.new_markers]
+        return Outcome(state, list(self.changed.values()), new_markers, self.alerts, gone)
+
+    def aged_markers(self) -> tuple[list[Marker], list[Marker]]:
+        """(kept, pruned): a marker no rule can need by now is pruned."""
+        keep: list[Marker] = []
+        pruned: list[Marker] = []
+        retention, now = self.pack.retention, self.now
+        for marker in self.markers:
+            kept_for = retention.get(marker.rule_id)
+            old = kept_for is None or marker.occurred_at < now - kept_for
+            (pruned if old else keep).append(marker)
+        return keep, pruned
+
+    def forget_closed(self) -> None:
+        """Drop closed expectations past the horizon (alerted ones: past resolving late)."""
+        kept_closed = self.now - self.pack.horizon
+        kept_alerted = self.now - self.pack.resolve_late_within
+        for expectation in list(self.expectations.values()):
+            status = expectation.status
+            if status != OPEN and expectation.due_at < (kept_alerted if status == ALERTED
+                                                        else kept_closed):
+                del self.expectations[expectation.expectation_id]

@@ -50,8 +50,12 @@ class Matcher:
     same: tuple[str, ...] = ()
 
     def matches(self, facts: Facts) -> bool:
-        return facts.get("event_type") in self.event_types and all(
-            c.holds(facts) for c in self.conditions)
+        if facts.get("event_type") not in self.event_types:
+            return False
+        for condition in self.conditions:  # a loop, not all(): this runs for every event
+            if not condition.holds(facts):
+                return False
+        return True
 
     def correlates(self, facts: Facts, trigger: Facts) -> bool:
         return all(facts.get(p) is not None and facts.get(p) == trigger.get(p) for p in self.same)
@@ -124,6 +128,17 @@ class Rule:
     pair: Pair | None = None
     contexts: tuple[Context, ...] = ()
 
+    @property
+    def matchers(self) -> tuple[Matcher, ...]:
+        """Every matcher of the rule: an event none of them matches is nothing to the rule."""
+        own = (self.trigger, self.expect, self.cancel)
+        return tuple(m for m in own if m is not None) + tuple(c.matcher for c in self.contexts)
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """The event types the rule can react to or remember (any of its matchers' types)."""
+        return frozenset(t for matcher in self.matchers for t in matcher.event_types)
+
     def retention(self, grace: timedelta) -> timedelta:
         """How long a remembered event can still matter to this rule."""
         spans = [grace]
@@ -148,16 +163,31 @@ class RulePack:
     remembered: set[str] = field(default_factory=set, compare=False, repr=False)
     #: rule id -> how long its markers are kept (filled once; read for every event)
     retention: dict[str, timedelta] = field(default_factory=dict, compare=False, repr=False)
+    #: event type -> the rules, in pack order, that can react to it (built once: most events
+    #: concern few rules or none, so each event visits only these)
+    by_event_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict, init=False,
+                                                       compare=False, repr=False)
+    _horizon: timedelta = field(default=timedelta(0), init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.by_id.update({rule.id: rule for rule in self.rules})
         self.remembered.update(self._remembered_paths())
         self.retention.update({r.id: r.retention(self.late_arrival_grace) for r in self.rules})
+        # Derived indexes are set once here (the class is frozen) and read for every event.
+        types = sorted({t for rule in self.rules for t in rule.event_types})
+        object.__setattr__(self, "by_event_type", {
+            t: tuple(r for r in self.rules if t in r.event_types) for t in types})
+        object.__setattr__(self, "_horizon",
+                           max(self.retention.values(), default=self.late_arrival_grace))
 
     @property
     def horizon(self) -> timedelta:
         """The longest a marker of any rule is kept; closed expectations are kept as long."""
-        return max(self.retention.values(), default=self.late_arrival_grace)
+        return self._horizon
+
+    def rules_for(self, event_type: str) -> tuple[Rule, ...]:
+        """The rules an event of this type may concern, in pack order."""
+        return self.by_event_type.get(event_type, ())
 
     def _remembered_paths(self) -> frozenset[str]:
         """Fact paths a marker must keep for any rule to judge it later."""

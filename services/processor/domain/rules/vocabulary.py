@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from datetime import date
+from functools import cache
 
 from services.common.events import (
     ACCOMMODATION_STATUSES,
@@ -91,11 +92,23 @@ def facts_of(event: AgencyEvent) -> dict[str, object]:
     """The flat view rules match on: event_type, payload.<field>, source.<field>; free-text
     payload fields are left out."""
     facts: dict[str, object] = {"event_type": event.event_type}
-    for f in dataclasses.fields(event.payload):
-        if (event.family, f.name) in FREE_TEXT:
-            continue  # no rule may read it, so no marker or alert text can carry it
-        value = getattr(event.payload, f.name)
-        facts[f"payload.{f.name}"] = value.isoformat() if isinstance(value, date) else value
-    for f in dataclasses.fields(event.source):
-        facts[f"source.{f.name}"] = getattr(event.source, f.name)
+    payload = event.payload
+    for name, path in _payload_paths(event.family, type(payload)):
+        value = getattr(payload, name)
+        facts[path] = value.isoformat() if isinstance(value, date) else value
+    source = event.source
+    for name, path in _SOURCE_PATHS:
+        facts[path] = getattr(source, name)
     return facts
+
+
+_SOURCE_PATHS = tuple((f.name, f"source.{f.name}") for f in dataclasses.fields(Source))
+
+
+@cache
+def _payload_paths(family: str, payload_type: type) -> tuple[tuple[str, str], ...]:
+    """(field, fact path) of a payload class, free text left out; worked out once per class
+    (``dataclasses.fields`` and the path strings cost more than reading the values)."""
+    # no rule may read free text, so no marker or alert text can carry it
+    return tuple((f.name, f"payload.{f.name}") for f in dataclasses.fields(payload_type)
+                 if (family, f.name) not in FREE_TEXT)
