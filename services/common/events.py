@@ -180,6 +180,11 @@ def person_key(identifiers: tuple[Identifier, ...] | list[Identifier]) -> str:
     """
     if not identifiers:
         raise ValueError("an event must carry at least one person identifier")
-    rank = {scheme: i for i, scheme in enumerate(IDENTIFIER_SCHEMES)}
-    best = min(identifiers, key=lambda ident: (rank.get(ident.scheme, len(rank)), ident.value))
+    if len(identifiers) == 1:
+        best = identifiers[0]
+    else:
+        best = min(identifiers, key=lambda i: (_RANK.get(i.scheme, len(_RANK)), i.value))
     return f"{best.scheme}:{best.value}"
+
+
+_RANK: Final = {scheme: i for i, scheme in enumerate(IDENTIFIER_SCHEMES)}

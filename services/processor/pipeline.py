@@ -46,6 +46,13 @@ class Message:
     value: bytes | None
 
 
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    messages: Sequence[Message]
+    received: list[Received]
+    rejected: list[Rejected]
+
+
 @dataclass
 class BatchResult:
     applied: int = 0
@@ -74,9 +81,19 @@ class BatchProcessor:
         # the upsert saves a row write per identifier. Filled only after a commit.
         self._known_identifiers: set[Identifier] = set()
 
+    async def decode(self, messages: Sequence[Message]) -> Decoded:
+        """The CPU half of a batch (bytes to checked events). The intake runs it for the next
+        batch while the previous batch's transaction waits on PostgreSQL."""
+        received, rejected = await self._decode(messages)
+        return Decoded(messages, received, rejected)
+
     async def process(self, messages: Sequence[Message]) -> BatchResult:
+        return await self.apply(await self.decode(messages))
+
+    async def apply(self, decoded: Decoded) -> BatchResult:
+        messages = decoded.messages
         try:
-            return await self._process(messages)
+            return await self._apply(decoded)
         except TRANSIENT:
             raise
         except Exception:
@@ -93,7 +110,7 @@ class BatchProcessor:
 
     async def _process_alone(self, message: Message) -> BatchResult:
         try:
-            return await self._process([message])
+            return await self._apply(await self.decode([message]))
         except TRANSIENT:
             raise
         except Exception as exc:  # a poison message: park it, keep the worker going
@@ -107,8 +124,8 @@ class BatchProcessor:
                 await store.save_positions(conn, self._consumer, _positions([message]))
             return BatchResult(parked=1)
 
-    async def _process(self, messages: Sequence[Message]) -> BatchResult:
-        received, rejected = await self._decode(messages)
+    async def _apply(self, decoded: Decoded) -> BatchResult:
+        messages, received, rejected = decoded.messages, decoded.received, decoded.rejected
         await self._dead_letters.park(rejected)
         result = BatchResult(parked=len(rejected))
         async with self._pool.acquire() as conn, conn.transaction():

@@ -10,6 +10,7 @@ agents handle the low-volume alert stream. See docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import asyncpg
 import structlog
@@ -18,7 +19,7 @@ from aiokafka.errors import KafkaError
 
 from services.common.settings import Settings
 from services.processor.adapters import store
-from services.processor.pipeline import BatchProcessor, Message
+from services.processor.pipeline import BatchProcessor, Decoded, Message
 
 log = structlog.get_logger("joinedup.intake")
 
@@ -44,6 +45,7 @@ class Intake:
         self._topic = settings.topics.agency_events
         self._consumer: AIOKafkaConsumer | None = None
         self._caught_up: set[int] = set()
+        self._applied: dict[int, int] = {}  # partition -> next offset applied and committed
         self.processed = 0
 
     def caught_up_partitions(self) -> list[int]:
@@ -52,16 +54,19 @@ class Intake:
         return sorted(self._caught_up)
 
     async def _note_lag(self, consumer: AIOKafkaConsumer) -> None:
-        caught_up = set()
-        for tp in consumer.assignment():
-            highwater = consumer.highwater(tp)
-            if highwater is not None and await consumer.position(tp) >= highwater:
-                caught_up.add(tp.partition)
-        self._caught_up = caught_up
+        """A partition is caught up when everything below the fetch response's high
+        watermark has been applied (Tansu's ListOffsets "latest" can lag the watermark, so
+        end_offsets() is not used)."""
+        self._caught_up = {
+            tp.partition for tp in consumer.assignment()
+            if (highwater := consumer.highwater(tp)) is not None
+            and self._applied.get(tp.partition, -1) >= highwater}
 
     def forget(self, partitions: list[TopicPartition]) -> None:
         """No timers for partitions this worker no longer owns."""
         self._caught_up -= {tp.partition for tp in partitions}
+        for tp in partitions:
+            self._applied.pop(tp.partition, None)
 
     async def seek_to_tracked(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
@@ -70,8 +75,10 @@ class Intake:
         for tp in partitions:
             if tp.partition in tracked:
                 self._consumer.seek(tp, tracked[tp.partition])
+                self._applied[tp.partition] = tracked[tp.partition]
             else:
                 await self._consumer.seek_to_beginning(tp)
+                self._applied.pop(tp.partition, None)
 
     async def run(self, stopping: asyncio.Event) -> None:
         _, bootstrap = self._settings.require_servers()
@@ -84,7 +91,8 @@ class Intake:
             fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
         consumer.subscribe([self._topic], listener=_StartFromTrackedPosition(self))
         await consumer.start()
-        backoff = 0.5
+        self._backoff = 0.5
+        applying: asyncio.Task[None] | None = None
         try:
             while not stopping.is_set():
                 fetched = await consumer.getmany(
@@ -94,29 +102,58 @@ class Intake:
                     Message(tp.topic, tp.partition, m.offset, m.key, m.value)
                     for tp, records in fetched.items() for m in records]
                 if not messages:
+                    if applying is not None:
+                        await _succeeded(applying)
+                        applying = None
                     await self._note_lag(consumer)
                     continue
-                try:
-                    result = await self._processor.process(messages)
-                except Exception as exc:  # servers down or a bug: retry from the tracked position
-                    log.error("batch not applied; will retry", error=type(exc).__name__,
-                              size=len(messages), retry_in=backoff)
-                    await asyncio.sleep(backoff)
-                    backoff = min(backoff * 2, 30.0)
-                    self._caught_up = set()
-                    await self.seek_to_tracked(list(consumer.assignment()))
-                    continue
-                backoff = 0.5
-                self.processed += len(messages)
-                await self._note_lag(consumer)
-                log.debug("batch applied", applied=result.applied,
-                          duplicates=result.duplicates, parked=result.parked)
-                # Informational only (lag monitoring): PostgreSQL holds the real position,
-                # so a commit lost in a rebalance costs nothing.
-                try:
-                    await consumer.commit({tp: records[-1].offset + 1
-                                           for tp, records in fetched.items() if records})
-                except KafkaError as exc:
-                    log.info("offset commit skipped", error=type(exc).__name__)
+                # Decode this batch while the previous one's transaction is in PostgreSQL.
+                decoded = await self._processor.decode(messages)
+                if applying is not None:
+                    ok = await _succeeded(applying)
+                    applying = None
+                    if not ok:  # it failed and re-seeked: this batch is fetched again
+                        continue
+                applying = asyncio.create_task(self._apply(consumer, decoded, fetched))
+            if applying is not None:
+                await applying
         finally:
+            if applying is not None and not applying.done():
+                applying.cancel()
             await consumer.stop()
+
+    async def _apply(self, consumer: AIOKafkaConsumer, decoded: Decoded,
+                     fetched: dict[TopicPartition, list[Any]]) -> None:
+        try:
+            result = await self._processor.apply(decoded)
+        except Exception as exc:  # servers down or a bug: retry from the tracked position
+            log.error("batch not applied; will retry", error=type(exc).__name__,
+                      size=len(decoded.messages), retry_in=self._backoff)
+            await asyncio.sleep(self._backoff)
+            self._backoff = min(self._backoff * 2, 30.0)
+            self._caught_up = set()
+            await self.seek_to_tracked(list(consumer.assignment()))
+            raise
+        self._backoff = 0.5
+        self.processed += len(decoded.messages)
+        for tp, records in fetched.items():
+            if records:
+                self._applied[tp.partition] = records[-1].offset + 1
+        await self._note_lag(consumer)
+        log.debug("batch applied", applied=result.applied, duplicates=result.duplicates,
+                  parked=result.parked)
+        # Informational only (lag monitoring): PostgreSQL holds the real position, so a
+        # commit lost in a rebalance costs nothing.
+        try:
+            await consumer.commit({tp: records[-1].offset + 1
+                                   for tp, records in fetched.items() if records})
+        except KafkaError as exc:
+            log.info("offset commit skipped", error=type(exc).__name__)
+
+
+async def _succeeded(task: asyncio.Task[None]) -> bool:
+    try:
+        await task
+    except Exception:  # already logged, and the consumer re-seeked to the tracked position
+        return False
+    return True
