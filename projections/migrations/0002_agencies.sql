@@ -20,17 +20,24 @@ CREATE TABLE agency_credential (
 );
 CREATE INDEX agency_credential_agency ON agency_credential (agency_id);
 
--- Events accepted through the HTTP gateway: the idempotency record, written in the same
--- transaction (under an advisory lock on the event id) once the broker acknowledged the write.
--- The content hash tells a retry of the same event (same hash) from a conflicting reuse of its
--- id (different hash).
+-- The HTTP gateway's idempotency record, one row per event id. A request first claims the id
+-- (state 'pending', claimed_at = the claim's token), produces the event with acks=all, then
+-- marks the row 'accepted' with where the broker put it, or deletes its claim if the broker did
+-- not acknowledge. A claim older than the gateway's stale limit belongs to a request that died
+-- and may be taken over. The content hash tells a retry of the same event (same hash) from a
+-- conflicting reuse of its id (different hash).
 CREATE TABLE ingest_receipt (
     event_id        uuid PRIMARY KEY,
     agency_id       text        NOT NULL,
     content_hash    text        NOT NULL,   -- SHA-256 of the canonical JSON of the event, hex
-    kafka_topic     text        NOT NULL,
-    kafka_partition int         NOT NULL,
-    kafka_offset    bigint      NOT NULL,
-    accepted_at     timestamptz NOT NULL DEFAULT now()
-);
-CREATE INDEX ingest_receipt_agency ON ingest_receipt (agency_id, accepted_at);
+    state           text        NOT NULL CHECK (state IN ('pending', 'accepted')),
+    claimed_at      timestamptz NOT NULL,
+    kafka_topic     text,
+    kafka_partition int,
+    kafka_offset    bigint,
+    accepted_at     timestamptz,
+    CHECK (state = 'pending' OR (kafka_topic IS NOT NULL AND kafka_partition IS NOT NULL
+                                 AND kafka_offset IS NOT NULL AND accepted_at IS NOT NULL))
+) WITH (fillfactor = 90);  -- room on the page, so marking a claim accepted is a HOT update
+-- Only columns a claim never changes are indexed (HOT updates again).
+CREATE INDEX ingest_receipt_agency ON ingest_receipt (agency_id, claimed_at);

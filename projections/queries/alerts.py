@@ -46,3 +46,13 @@ OPEN_ALERTS_BY_TEAM = """
 SELECT duty_team, severity, count(*) AS alerts
 FROM alert WHERE status = 'open' GROUP BY duty_team, severity ORDER BY duty_team, severity
 """
+
+ALERTS_BY_RULE = """
+SELECT rule_id, count(*) AS raised, count(*) FILTER (WHERE status = 'resolved') AS resolved
+FROM alert GROUP BY rule_id ORDER BY raised DESC, rule_id
+"""
+
+PEOPLE_WITH_MOST_ALERTS = """
+SELECT person_key FROM alert GROUP BY person_key
+ORDER BY count(DISTINCT rule_id) DESC, count(*) DESC, person_key LIMIT $1
+"""

@@ -51,20 +51,40 @@ WHERE agency_id = $1 AND revoked_at IS NULL
 RETURNING credential_id
 """
 
-# One transaction-scoped lock per event id, taken in a fixed order so that two batches sharing
-# ids cannot deadlock. Only the holder produces an id, so concurrent posts write one copy.
-LOCK_EVENT_IDS = """
-SELECT count(pg_advisory_xact_lock(h))
-FROM (SELECT DISTINCT hashtextextended(id, 0) AS h FROM unnest($1::text[]) AS id ORDER BY 1) AS l
+# Each statement below runs on its own (autocommit): no transaction is held while producing.
+
+# Claim each event id for this request: a new id is inserted as 'pending'; a pending claim of the
+# same content older than $4 seconds (its request died) is taken over. Returns only the ids this
+# request now holds, with claimed_at as the claim's token for CLAIM_ACCEPTED / CLAIM_RELEASED.
+CLAIM_EVENT_IDS = """
+INSERT INTO ingest_receipt (event_id, agency_id, content_hash, state, claimed_at)
+SELECT id, agency, hash, 'pending', now()
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS c(id, agency, hash)
+ON CONFLICT (event_id) DO UPDATE SET claimed_at = now()
+WHERE ingest_receipt.state = 'pending'
+  AND ingest_receipt.content_hash = excluded.content_hash
+  AND ingest_receipt.claimed_at < now() - make_interval(secs => $4)
+RETURNING event_id::text AS event_id, claimed_at
 """
 
 SELECT_RECEIPTS = """
-SELECT event_id::text AS event_id, content_hash, kafka_partition, kafka_offset
+SELECT event_id::text AS event_id, content_hash, state, kafka_partition, kafka_offset
 FROM ingest_receipt WHERE event_id = ANY($1::uuid[])
 """
 
-INSERT_RECEIPTS = """
-INSERT INTO ingest_receipt (event_id, agency_id, content_hash, kafka_topic, kafka_partition,
-    kafka_offset)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[])
+# Only our own claim (same token) turns accepted: a claim taken over is no longer ours.
+CLAIM_ACCEPTED = """
+UPDATE ingest_receipt r
+SET state = 'accepted', kafka_topic = a.topic, kafka_partition = a.part, kafka_offset = a.off,
+    accepted_at = now()
+FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::bigint[])
+    AS a(id, claimed_at, topic, part, off)
+WHERE r.event_id = a.id AND r.claimed_at = a.claimed_at AND r.state = 'pending'
+"""
+
+# The broker did not acknowledge: give the ids back, so a retry can claim them at once.
+CLAIM_RELEASED = """
+DELETE FROM ingest_receipt r
+USING unnest($1::uuid[], $2::timestamptz[]) AS c(id, claimed_at)
+WHERE r.event_id = c.id AND r.claimed_at = c.claimed_at AND r.state = 'pending'
 """

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import sys
 import time
 from datetime import UTC, datetime
 
@@ -22,10 +23,13 @@ from services.operations.stack import prepare, services_running
 from services.stack.local import local_stack
 
 _SETTLED = "SELECT (SELECT count(*) FROM event_archive) + (SELECT count(*) FROM dead_letter)"
+# Alerts reach the read model through the alerts topic: settled when the outbox is empty
+# and every alert event written has been projected.
+_ALERTS_SETTLED = "SELECT count(*) FROM alert_outbox"
 
 
 def run_demo(settings: Settings, people: int, months: int, seed: int) -> int:
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 150)
     data_dir = settings.data_dir / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
@@ -40,10 +44,12 @@ def run_demo(settings: Settings, people: int, months: int, seed: int) -> int:
         agencies = len({e.source.agency for e in events})
         console.print(f"simulated {len(events)} events for {people} people from "
                       f"{agencies} agencies over {months} months (seed {seed})")
-        with services_running(stack, ["worker"]):
+        with services_running(stack, ["worker"], JOINEDUP_LOG_LEVEL="WARNING",
+                              JOINEDUP_DATA_DIR=str(data_dir)):
             started = time.monotonic()
             asyncio.run(simulate.publish_events(settings, events))
             asyncio.run(_wait_until_applied(settings, len(events), console))
+            time.sleep(3.0)  # the deadline timer and the alert projector run every second
             console.print(f"processed in {time.monotonic() - started:.1f}s")
             asyncio.run(_report(settings, console))
     return 0
@@ -78,7 +84,8 @@ async def _report(settings: Settings, console: Console) -> None:
             console.print(f"[bold]{counts['events']}[/bold] events on "
                           f"[bold]{counts['people']}[/bold] timelines, "
                           f"{counts['referrals']} referrals tracked, {counts['parked']} parked")
-            for n, person in enumerate(await views.busiest_people(conn, 3), 1):
+            await views.show_alert_summary(conn, console)
+            for n, person in enumerate(await views.people_with_alerts(conn, 3), 1):
                 await views.show_person(conn, person, console, f"simulated person #{n}")
     finally:
         await pool.close()

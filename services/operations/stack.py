@@ -19,17 +19,17 @@ from services.common.settings import Settings
 from services.stack.local import StackAddresses, local_stack
 
 
-def child_env(addresses: StackAddresses) -> dict[str, str]:
+def child_env(addresses: StackAddresses, **extra: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": addresses.database_url,
-            "KAFKA_BOOTSTRAP_SERVERS": addresses.kafka_bootstrap}
+            "KAFKA_BOOTSTRAP_SERVERS": addresses.kafka_bootstrap, **extra}
 
 
 @contextmanager
-def services_running(addresses: StackAddresses, commands: list[str]) -> Iterator[
+def services_running(addresses: StackAddresses, commands: list[str], **env: str) -> Iterator[
         list[subprocess.Popen[bytes]]]:
     """Run `joinedup <command>` children; stop them (SIGTERM, then SIGKILL) on exit."""
     children = [subprocess.Popen([sys.executable, "-m", "services.operations.cli", command],
-                                 env=child_env(addresses)) for command in commands]
+                                 env=child_env(addresses, **env)) for command in commands]
     try:
         yield children
     finally:
