@@ -10,7 +10,6 @@ import dataclasses
 import types
 import typing
 from datetime import date, datetime
-from functools import cache
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -34,9 +33,13 @@ def from_jsonable(cls: type[T], data: dict[str, Any]) -> T:
                   if name in hints})
 
 
-@cache
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
 def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    if cls not in _HINTS:  # get_type_hints is slow; classes are few and fixed
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def _convert(hint: Any, value: Any) -> Any:
@@ -64,6 +67,6 @@ def _convert(hint: Any, value: Any) -> Any:
     if origin is dict:
         _, value_hint = typing.get_args(hint)
         return {k: _convert(value_hint, v) for k, v in value.items()}
-    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint) and isinstance(value, dict):
         return from_jsonable(hint, value)
     return value

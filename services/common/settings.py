@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = 2 * 1024 * 1024
     api_future_tolerance_seconds: int = 300
     api_produce_timeout_seconds: float = 10.0
+    # How long a post waits for another request writing the same event before answering 409
+    # "in_progress" (with Retry-After).
+    api_claim_wait_seconds: float = 2.0
     # How long a gateway trusts a token it has checked: revocation takes effect within this.
     api_credential_cache_seconds: float = 10.0
 

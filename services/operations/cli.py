@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from services.common.logging import configure_logging
 from services.common.settings import Settings
+from services.ingest.cli import register_commands as register_ingest_commands
 from services.stack.local import load_stack_env
 
 
@@ -146,17 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
     group = tl.add_mutually_exclusive_group(required=True)
     group.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919")
     group.add_argument("--busiest", type=int, help="show the N people with most agencies")
-    _add_optional_commands(sub)
+    # The gateway contributes its own subcommands (agency credentials, publishing).
+    register_ingest_commands(sub, _settings)
     return parser
-
-
-def _add_optional_commands(sub: argparse._SubParsersAction) -> None:
-    """Subcommands contributed by other services (ingest credentials, publishing)."""
-    try:
-        from services.ingest.cli import register_commands
-    except ImportError:  # the gateway is optional in a processor-only install
-        return
-    register_commands(sub, _settings)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 
+from typing import Any
+
 import faust
 import structlog
 
@@ -67,7 +69,7 @@ def create_app(settings: Settings) -> faust.App:
     alerts_topic = app.topic(settings.topics.alerts, key_serializer="raw", value_serializer="raw")
 
     @app.agent(alerts_topic)
-    async def project_alerts(stream: faust.Stream) -> None:
+    async def project_alerts(stream: Any) -> None:  # a faust.Stream (take_events is untyped)
         """Alert events (raised, resolved, later acknowledged...) into the alert read model."""
         running = await processor()
         async for batch in stream.take_events(500, within=0.05):
@@ -75,7 +77,7 @@ def create_app(settings: Settings) -> faust.App:
             for item in batch:
                 message = item.message
                 try:
-                    events.append(decode_alert_event(message.value))
+                    events.append(decode_alert_event(message.value or b""))
                 except DecodeError as exc:  # parked like any bad message, never dropped
                     parked = Parked(message.topic, message.partition, message.offset,
                                     f"undecodable alert event: {exc}")
