@@ -10,7 +10,6 @@ event loop are built when the worker starts.
 from __future__ import annotations
 
 import asyncio
-
 from typing import Any
 
 import faust
