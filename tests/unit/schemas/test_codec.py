@@ -135,3 +135,11 @@ def _body(schema: dict, record: dict) -> bytes:
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, schema, record)
     return buffer.getvalue()
+
+
+def test_a_payload_of_another_family_is_refused() -> None:
+    record = event_to_record(f.contact("attended"))
+    record["event_type"] = "discharge.completed"  # a contact payload under a discharge type
+    data = agency_codec().encode(record)
+    with pytest.raises(DecodeError, match="a discharge event needs a discharge payload"):
+        decode_event(data)
