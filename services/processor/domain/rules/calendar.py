@@ -14,7 +14,7 @@ England and Wales share one bank-holiday calendar (Scotland and Northern Ireland
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -28,10 +28,15 @@ def _bank_holidays() -> holidays.HolidayBase:
     return holidays.country_holidays("GB", subdiv="ENG")
 
 
+# The two below are pure functions of a date, asked about the same few hundred dates again and
+# again (every referral counts its working days); the holidays lookup and the time-zone
+# conversion cost more than the rest of opening a deadline, so their answers are kept.
+@lru_cache(maxsize=4096)
 def is_working_day(day: date) -> bool:
     return day.weekday() < 5 and day not in _bank_holidays()
 
 
+@lru_cache(maxsize=4096)
 def end_of_day(day: date) -> datetime:
     """The UTC instant UK local ``day`` ends (local midnight that starts the next day)."""
     return datetime.combine(day + timedelta(days=1), time(0), tzinfo=UK).astimezone(UTC)

@@ -10,19 +10,30 @@ Order inside one step, and why:
 2. for each rule: withdraw what the event cancels, fulfil what it satisfies, remember it
    if a rule may need it later (markers), then open or raise what it triggers;
 3. fire again (a trigger recorded after its own deadline alerts at once), then prune.
+
+Only the rules an event concerns are visited (``relevance.py``): a rule none of whose matchers
+hold would do nothing in step 2. When no rule is concerned and nothing is due or aging out, the
+state is returned as it was, unchanged and unrebuilt; that is the path of most events.
+``apply_event_to_every_rule`` takes none of these shortcuts, so tests can hold them to it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
-from typing import NamedTuple
 
 from services.common.alerts import AlertEvent, alert_id_for
 from services.common.events import AgencyEvent
 from services.processor.domain.rules.correlation import Seen, context_for, pairs, triggers_for
 from services.processor.domain.rules.deadlines import due_at, fire_due
-from services.processor.domain.rules.model import Facts, Rule, RulePack
+from services.processor.domain.rules.model import Rule, RulePack
+from services.processor.domain.rules.relevance import (
+    LEAD_CHANGE,
+    Match,
+    changes_lead,
+    matched,
+    settled,
+)
 from services.processor.domain.rules.state import (
     ALERTED,
     FULFILLED,
@@ -48,38 +59,36 @@ from services.processor.domain.rules.wording import (
 
 __all__ = ["Expectation", "Marker", "Outcome", "PersonRuleState", "apply_event", "fire_due"]
 
-#: (event type, payload kind) of the event that names a person's lead professional
-LEAD_CHANGE = ("transition.occurred", "LEAD_PROFESSIONAL_CHANGE")
-
 
 def apply_event(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
                 now: datetime) -> Outcome:
     now = max(now, event.recorded_at)
-    rules = pack.rules_for(event.event_type)
-    if not rules and event.event_type != LEAD_CHANGE[0] and _settled(pack, state, now):
+    interests = pack.interested_in(event.event_type)
+    if not interests and event.event_type != LEAD_CHANGE[0] and settled(pack, state, now):
         return _unchanged(state)  # most events: no rule reads this type, and no clock is due
     seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event))
-    matched = [(rule, match) for rule in rules if (match := Match.of(rule, seen.facts)).any]
-    if not matched and not _changes_lead(seen.facts) and _settled(pack, state, now):
-        return _unchanged(state)  # a type some rule reads, but no condition holds
-    return _evaluate(pack, state, seen, now, matched)
+    concerned = matched(interests, seen.facts)
+    if not concerned and not changes_lead(seen.facts) and settled(pack, state, now):
+        return _unchanged(state)  # a type some rule reads, but none of their conditions hold
+    return _evaluate(pack, state, seen, now, concerned)
 
 
 def apply_event_to_every_rule(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
                               now: datetime) -> Outcome:
-    """``apply_event`` without its shortcuts (the event-type index, the unchanged-state
-    returns): every rule is visited. The reference the shortcuts are tested against."""
+    """``apply_event`` without its shortcuts (the event-type index, skipped rules, the
+    unchanged state returned as it was): every matcher of every rule is tried and every rule
+    visited. The reference that tests hold the shortcuts to."""
     seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event))
-    matched = [(rule, Match.of(rule, seen.facts)) for rule in pack.rules]
-    return _evaluate(pack, state, seen, max(now, event.recorded_at), matched)
+    concerned = [(rule, Match.of(rule, seen.facts)) for rule in pack.rules]
+    return _evaluate(pack, state, seen, max(now, event.recorded_at), concerned)
 
 
 def _evaluate(pack: RulePack, state: PersonRuleState, seen: Seen, now: datetime,
-              matched: list[tuple[Rule, Match]]) -> Outcome:
+              concerned: list[tuple[Rule, Match]]) -> Outcome:
     run = _Run(pack, state, now)
     run.fire()
     run.note_lead_professional(seen)
-    for rule, match in matched:
+    for rule, match in concerned:
         run.cancel(rule, seen, match)
         run.fulfil(rule, seen, match)
         run.remember(rule, seen, match)
@@ -88,67 +97,8 @@ def _evaluate(pack: RulePack, state: PersonRuleState, seen: Seen, now: datetime,
     return run.outcome()
 
 
-def _settled(pack: RulePack, state: PersonRuleState, now: datetime) -> bool:
-    """True when, by ``now``, time alone changes nothing for this person: no open deadline has
-    passed (``fire_due``) and nothing has aged out of the state (``_Run.outcome``)."""
-    kept_closed, kept_alerted = now - pack.horizon, now - pack.resolve_late_within
-    for expectation in state.expectations:
-        if expectation.status == OPEN:
-            if expectation.due_at < now:
-                return False
-        elif expectation.due_at < (kept_alerted if expectation.status == ALERTED
-                                   else kept_closed):
-            return False
-    retention = pack.retention
-    for marker in state.markers:
-        kept_for = retention.get(marker.rule_id)
-        if kept_for is None or marker.occurred_at < now - kept_for:
-            return False
-    return True
-
-
 def _unchanged(state: PersonRuleState) -> Outcome:
     return Outcome(state, [], [], [], [])
-
-
-def _changes_lead(facts: Facts) -> bool:
-    return (facts["event_type"], facts.get("payload.kind")) == LEAD_CHANGE
-
-
-class Match(NamedTuple):
-    """Which of a rule's matchers one event satisfies, worked out once per rule and event.
-    (A named tuple: one is made per rule an event may concern, and tuples are quick to make.)"""
-
-    trigger: bool
-    expect: bool
-    cancel: bool
-    context: bool
-
-    @classmethod
-    def of(cls, rule: Rule, facts: Facts) -> Match:
-        return cls(rule.trigger.matches(facts),
-                   rule.expect is not None and rule.expect.matches(facts),
-                   rule.cancel is not None and rule.cancel.matches(facts),
-                   any(c.matcher.matches(facts) for c in rule.contexts))
-
-    @property
-    def any(self) -> bool:
-        """False when the event is nothing to the rule: it cancels, fulfils, remembers and
-        triggers nothing, so the rule need not be visited."""
-        return self.trigger or self.expect or self.cancel or self.context
-
-    def roles(self, rule: Rule) -> list[str]:
-        """The roles a marker of this event plays for the rule (see ``Marker.role``)."""
-        roles = []
-        if self.expect:
-            roles.append("fulfil")
-        if self.cancel:
-            roles.append("cancel")
-        if self.trigger and rule.kind in ("pair", "context"):
-            roles.append("half" if rule.kind == "pair" else "trigger")
-        if self.context:
-            roles.append("context")
-        return roles
 
 
 class _Run:
@@ -158,7 +108,7 @@ class _Run:
         self.pack, self.now, self.person = pack, now, state.person_key
         self.expectations = {e.expectation_id: e for e in state.expectations}
         self.markers = list(state.markers)
-        self.marker_keys = {(m.rule_id, m.role, m.event_id) for m in state.markers}
+        self.marker_keys: set[tuple[str, str, str]] | None = None  # made when first needed
         self.lead_team, self.lead_since = state.lead_team, state.lead_team_since
         self.changed: dict[str, Expectation] = {}
         self.new_markers: list[Marker] = []
@@ -182,7 +132,7 @@ class _Run:
 
     def note_lead_professional(self, seen: Seen) -> None:
         facts = seen.facts
-        if _changes_lead(facts) and (self.lead_since is None
+        if changes_lead(facts) and (self.lead_since is None
                                      or seen.occurred_at >= self.lead_since):
             self.lead_team = str(facts.get("source.team") or facts.get("source.agency"))
             self.lead_since = seen.occurred_at
@@ -233,6 +183,8 @@ class _Run:
     # --- remembering and triggering ---------------------------------------------------------
 
     def remember(self, rule: Rule, seen: Seen, match: Match) -> None:
+        if self.marker_keys is None:
+            self.marker_keys = {(m.rule_id, m.role, m.event_id) for m in self.markers}
         for role in match.roles(rule):
             if (rule.id, role, seen.event_id) not in self.marker_keys:
                 marker = Marker(self.person, rule.id, role, seen.event_id, seen.occurred_at,
@@ -244,9 +196,9 @@ class _Run:
     def kept_facts(self, seen: Seen) -> tuple[tuple[str, object], ...]:
         """The facts a marker keeps: the same for every rule, so worked out once."""
         if self.kept is None:
-            self.kept = tuple(sorted(((p, v) for p, v in seen.facts.items()
-                                      if v is not None and p in self.pack.remembered),
-                                     key=lambda kv: kv[0]))
+            facts = seen.facts
+            self.kept = tuple([(p, v) for p in self.pack.remembered_in_order
+                               if (v := facts.get(p)) is not None])
         return self.kept
 
     def trigger(self, rule: Rule, seen: Seen, match: Match) -> None:
@@ -268,40 +220,42 @@ class _Run:
         elif (risk := context_for(rule, seen, self.markers_of(rule, "context"))) is not None:
             self.raise_now(rule, seen, context=risk)
 
-    def new(self, rule: Rule, seen: Seen, due: datetime, status: str, keys: dict[str, object],
-            has_deadline: bool, context: str = "",
-            window_start: datetime | None = None) -> Expectation:
+    def new(self, expectation_id: str, rule: Rule, seen: Seen, due: datetime, status: str,
+            keys: dict[str, object], has_deadline: bool, context: str = "",
+            window_start: datetime | None = None,
+            raised_at: datetime | None = None) -> Expectation:
         trigger = describe_event(seen.facts, seen.occurred_at)
         return Expectation(
-            expectation_id=alert_id_for(rule.id, self.person, seen.event_id), rule_id=rule.id,
+            expectation_id=expectation_id, rule_id=rule.id,
             rule_version=rule.version, person_key=self.person, trigger_event_id=seen.event_id,
             window_start=window_start or seen.occurred_at, due_at=due, status=status,
             correlation=tuple(keys.items()), duty_team=route(rule, seen.facts, self.lead_team),
             severity=rule.severity, title=rule.title,
             explanation=explanation(rule, trigger, due if has_deadline else None, context),
             expected=rule.expected, source_reference=rule.source, has_deadline=has_deadline,
-            known_at=seen.recorded_at)
+            known_at=seen.recorded_at, raised_at=raised_at)
 
     def raise_now(self, rule: Rule, seen: Seen, window_start: datetime | None = None,
                   context: str = "") -> None:
-        if alert_id_for(rule.id, self.person, seen.event_id) in self.expectations:
+        expectation_id = alert_id_for(rule.id, self.person, seen.event_id)
+        if expectation_id in self.expectations:
             return  # the same trigger again: nothing changes
-        expectation = self.new(rule, seen, seen.occurred_at, ALERTED, {}, False, context,
-                               window_start)
-        expectation = dataclasses.replace(expectation, raised_at=self.now)
+        expectation = self.new(expectation_id, rule, seen, seen.occurred_at, ALERTED, {}, False,
+                               context, window_start, raised_at=self.now)
         self.put(expectation)
         self.alerts.append(raised(expectation, self.now))
 
     def open_deadline(self, rule: Rule, seen: Seen) -> None:
         assert rule.expect is not None and rule.window is not None
-        if alert_id_for(rule.id, self.person, seen.event_id) in self.expectations:
+        expectation_id = alert_id_for(rule.id, self.person, seen.event_id)
+        if expectation_id in self.expectations:
             return  # the same trigger again: nothing changes
         due = due_at(rule.window, seen)
         if due is None or self.supersede(rule, seen, due):
             return
         track = rule.cancel.same if rule.cancel is not None else ()
         keys = {p: seen.facts.get(p) for p in (*rule.expect.same, *track)}
-        expectation = self.new(rule, seen, due, OPEN, keys, True)
+        expectation = self.new(expectation_id, rule, seen, due, OPEN, keys, True)
         self.put(expectation)
         for marker in sorted(self.markers_of(rule, "cancel"), key=lambda m: m.occurred_at):
             if (rule.cancel is not None and rule.cancel.correlates(marker.facts, keys)

@@ -52,7 +52,7 @@ class Matcher:
     def matches(self, facts: Facts) -> bool:
         if facts.get("event_type") not in self.event_types:
             return False
-        for condition in self.conditions:  # a loop, not all(): this runs for every event
+        for condition in self.conditions:  # noqa: SIM110 (no generator: runs for every event)
             if not condition.holds(facts):
                 return False
         return True
@@ -151,6 +151,24 @@ class Rule:
 
 
 @dataclass(frozen=True, slots=True)
+class Interest:
+    """A rule's matchers that can match events of one type (None, or left out: cannot)."""
+
+    rule: Rule
+    trigger: Matcher | None
+    expect: Matcher | None
+    cancel: Matcher | None
+    contexts: tuple[Matcher, ...]
+
+    @classmethod
+    def of(cls, rule: Rule, event_type: str) -> Interest:
+        def reads(matcher: Matcher | None) -> Matcher | None:
+            return matcher if matcher is not None and event_type in matcher.event_types else None
+        return cls(rule, reads(rule.trigger), reads(rule.expect), reads(rule.cancel),
+                   tuple(c.matcher for c in rule.contexts if event_type in c.matcher.event_types))
+
+
+@dataclass(frozen=True, slots=True)
 class RulePack:
     version: str
     rules: tuple[Rule, ...]
@@ -163,10 +181,13 @@ class RulePack:
     remembered: set[str] = field(default_factory=set, compare=False, repr=False)
     #: rule id -> how long its markers are kept (filled once; read for every event)
     retention: dict[str, timedelta] = field(default_factory=dict, compare=False, repr=False)
-    #: event type -> the rules, in pack order, that can react to it (built once: most events
-    #: concern few rules or none, so each event visits only these)
-    by_event_type: dict[str, tuple[Rule, ...]] = field(default_factory=dict, init=False,
-                                                       compare=False, repr=False)
+    #: event type -> the rules, in pack order, that can react to it, with their matchers for
+    #: that type (built once: most events concern few rules or none; each visits only these)
+    by_event_type: dict[str, tuple[Interest, ...]] = field(default_factory=dict, init=False,
+                                                           compare=False, repr=False)
+    #: ``remembered`` sorted, the order a marker keeps its attributes in
+    remembered_in_order: tuple[str, ...] = field(default=(), init=False, compare=False,
+                                                 repr=False)
     _horizon: timedelta = field(default=timedelta(0), init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -176,7 +197,8 @@ class RulePack:
         # Derived indexes are set once here (the class is frozen) and read for every event.
         types = sorted({t for rule in self.rules for t in rule.event_types})
         object.__setattr__(self, "by_event_type", {
-            t: tuple(r for r in self.rules if t in r.event_types) for t in types})
+            t: tuple(Interest.of(r, t) for r in self.rules if t in r.event_types) for t in types})
+        object.__setattr__(self, "remembered_in_order", tuple(sorted(self.remembered)))
         object.__setattr__(self, "_horizon",
                            max(self.retention.values(), default=self.late_arrival_grace))
 
@@ -185,7 +207,7 @@ class RulePack:
         """The longest a marker of any rule is kept; closed expectations are kept as long."""
         return self._horizon
 
-    def rules_for(self, event_type: str) -> tuple[Rule, ...]:
+    def interested_in(self, event_type: str) -> tuple[Interest, ...]:
         """The rules an event of this type may concern, in pack order."""
         return self.by_event_type.get(event_type, ())
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 from datetime import date
-from functools import cache
 
 from services.common.events import (
     ACCOMMODATION_STATUSES,
@@ -93,7 +92,10 @@ def facts_of(event: AgencyEvent) -> dict[str, object]:
     payload fields are left out."""
     facts: dict[str, object] = {"event_type": event.event_type}
     payload = event.payload
-    for name, path in _payload_paths(event.family, type(payload)):
+    paths = _PAYLOAD_PATHS.get((event.family, type(payload)))
+    if paths is None:  # a payload of another family's class: read it the slow way
+        paths = _payload_paths(event.family, payload)
+    for name, path in paths:
         value = getattr(payload, name)
         facts[path] = value.isoformat() if isinstance(value, date) else value
     source = event.source
@@ -102,13 +104,14 @@ def facts_of(event: AgencyEvent) -> dict[str, object]:
     return facts
 
 
-_SOURCE_PATHS = tuple((f.name, f"source.{f.name}") for f in dataclasses.fields(Source))
-
-
-@cache
-def _payload_paths(family: str, payload_type: type) -> tuple[tuple[str, str], ...]:
-    """(field, fact path) of a payload class, free text left out; worked out once per class
-    (``dataclasses.fields`` and the path strings cost more than reading the values)."""
-    # no rule may read free text, so no marker or alert text can carry it
-    return tuple((f.name, f"payload.{f.name}") for f in dataclasses.fields(payload_type)
+def _payload_paths(family: str, payload: object) -> tuple[tuple[str, str], ...]:
+    """(field, fact path) of a payload class, free text left out: no rule may read it, so no
+    marker or alert text can carry it."""
+    return tuple((f.name, f"payload.{f.name}") for f in dataclasses.fields(payload)  # type: ignore[arg-type]
                  if (family, f.name) not in FREE_TEXT)
+
+
+# Worked out once: ``dataclasses.fields`` and the path strings cost more than the values.
+_PAYLOAD_PATHS = {(family, cls): _payload_paths(family, cls)
+                  for family, cls in PAYLOAD_BY_FAMILY.items()}
+_SOURCE_PATHS = tuple((f.name, f"source.{f.name}") for f in dataclasses.fields(Source))
