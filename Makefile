@@ -31,13 +31,13 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: install           ## processor throughput vs raw aiokafka and COPY (200k events)
-	$(PY) benchmarks/bench_processor.py
+	$(PY) -m benchmarks.bench_processor
 
 bench-rules: install
-	$(PY) benchmarks/bench_rules.py
+	$(PY) -m benchmarks.bench_rules
 
 bench-ingest: install
-	$(PY) benchmarks/bench_ingest.py
+	$(PY) -m benchmarks.bench_ingest
 
 clean:
 	rm -rf $(VENV) .joinedup .pytest_cache .mypy_cache .ruff_cache

@@ -6,14 +6,24 @@ its interpreter), then measures:
   1. raw aiokafka: produce N encoded events with acks=all, keyed by person (the ceiling);
   2. the batch endpoint: N events in batches of 100, a few requests in flight;
   3. single-event posts at a steady rate (default 200/s for 20 s, open loop: latency is taken
-     from each request's scheduled start, so a stall cannot hide queued requests).
+     from each request's scheduled start, so a stall cannot hide queued requests), sent with a
+     bare keep-alive HTTP/1.1 client, as httpx costs more CPU per request than the gateway.
 Run: `make bench-ingest` (or `python benchmarks/bench_ingest.py --events 20000`).
+
+Measured on the 2-core development machine, shared and noisy (load average 3.5-4.9 from other
+work), with the claim-row receipts (two statements per request, no transaction): single posts
+held 200 req/s in one run (p50 39 ms, p99 468 ms) and fell short in two (181 and 133 req/s
+achieved, queueing); at 120 req/s p50 26 ms, p99 308 ms. Gateway CPU 2.1-3.1 ms per single
+post and 0.33-0.39 ms per batched event; batches of 100 gave 1,300-1,800 events/s, 0.20-0.27
+of raw aiokafka (4,800-7,100 events/s in the same runs). On this VM a loopback socket send
+costs about 0.7 ms of the gateway's CPU: each database round trip saved is worth that.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import random
 import statistics
@@ -115,18 +125,55 @@ async def batch_rate(http: httpx.AsyncClient, events: list[AgencyEvent], size: i
     return accepted / elapsed
 
 
-async def steady_singles(http: httpx.AsyncClient, events: list[AgencyEvent], rate: float
+class KeepAlivePoster:
+    """A bare HTTP/1.1 keep-alive client for single posts. httpx spends more CPU per request
+    than the gateway does, so on a small machine it would measure itself, not the gateway."""
+
+    def __init__(self, url: str, token: str) -> None:
+        self._host, _, port = url.removeprefix("http://").partition(":")
+        self._port = int(port)
+        self._head = (f"POST /v1/events HTTP/1.1\r\nHost: {self._host}\r\n"
+                      f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                      "Content-Length: ").encode()
+        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+
+    async def post(self, body: bytes) -> int:
+        """The response status; the connection goes back to the idle list."""
+        while True:
+            reused = bool(self._idle)
+            reader, writer = (self._idle.pop() if reused
+                              else await asyncio.open_connection(self._host, self._port))
+            writer.write(self._head + b"%d\r\n\r\n" % len(body) + body)
+            try:
+                head = await reader.readuntil(b"\r\n\r\n")
+            except (asyncio.IncompleteReadError, ConnectionError):
+                writer.close()
+                if reused:  # the server closed it as idle before reading: send again
+                    continue
+                raise
+            length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
+                          if line.startswith(b"content-length:"))
+            await reader.readexactly(length)
+            self._idle.append((reader, writer))
+            return int(head[9:12])
+
+    def close(self) -> None:
+        for _, writer in self._idle:
+            writer.close()
+
+
+async def steady_singles(poster: KeepAlivePoster, events: list[AgencyEvent], rate: float
                          ) -> tuple[list[float], int, float]:
     """Post one event every 1/rate s; latencies (s) from each post's scheduled start."""
     latencies: list[float] = []
     failures = 0
-    bodies = [event_to_json(e) for e in events]
+    bodies = [json.dumps(event_to_json(e)).encode() for e in events]
 
-    async def post(body: dict, scheduled: float) -> None:
+    async def post(body: bytes, scheduled: float) -> None:
         nonlocal failures
-        response = await http.post("/v1/events", json=body)
+        status = await poster.post(body)
         latencies.append(time.perf_counter() - scheduled)
-        failures += response.status_code != 202
+        failures += status != 202
 
     start = time.perf_counter()
     tasks = []
@@ -160,8 +207,12 @@ async def main(n: int, rate: float, seconds: float) -> None:
                 batched = await batch_rate(http, make_events(n, rng))
                 batch_cpu, cpu = (_cpu(gateway) - cpu) / n, _cpu(gateway)
                 singles = int(rate * seconds)
-                latencies, failures, achieved = await steady_singles(
-                    http, make_events(singles, rng), rate)
+                poster = KeepAlivePoster(url, token)
+                try:
+                    latencies, failures, achieved = await steady_singles(
+                        poster, make_events(singles, rng), rate)
+                finally:
+                    poster.close()
                 single_cpu = (_cpu(gateway) - cpu) / singles
     cuts = statistics.quantiles(latencies, n=100)
     table = Table(title=f"Ingest gateway vs raw aiokafka (acks=all), {n:,} events, "

@@ -53,22 +53,30 @@ RETURNING credential_id
 
 # Each statement below runs on its own (autocommit): no transaction is held while producing.
 
-# Claim each event id for this request: a new id is inserted as 'pending'; a pending claim of the
-# same content older than $4 seconds (its request died) is taken over. Returns only the ids this
-# request now holds, with claimed_at as the claim's token for CLAIM_ACCEPTED / CLAIM_RELEASED.
+# Claim each new event id for this request as 'pending'. Returns only the ids this request now
+# holds, with claimed_at as the claim's token for CLAIM_ACCEPTED / CLAIM_RELEASED. Ids are
+# inserted in sorted order, so two batches sharing ids wait for each other, never deadlock.
 CLAIM_EVENT_IDS = """
 INSERT INTO ingest_receipt (event_id, agency_id, content_hash, state, claimed_at)
 SELECT id, agency, hash, 'pending', now()
-FROM unnest($1::uuid[], $2::text[], $3::text[]) AS c(id, agency, hash)
-ON CONFLICT (event_id) DO UPDATE SET claimed_at = now()
-WHERE ingest_receipt.state = 'pending'
-  AND ingest_receipt.content_hash = excluded.content_hash
-  AND ingest_receipt.claimed_at < now() - make_interval(secs => $4)
+FROM unnest($1::uuid[], $2::text[], $3::text[]) AS c(id, agency, hash) ORDER BY id
+ON CONFLICT (event_id) DO NOTHING
 RETURNING event_id::text AS event_id, claimed_at
 """
 
+# Take over pending claims of the same content older than $3 seconds: their request died.
+TAKE_OVER_CLAIMS = """
+UPDATE ingest_receipt r SET claimed_at = now()
+FROM unnest($1::uuid[], $2::text[]) AS c(id, hash)
+WHERE r.event_id = c.id AND r.content_hash = c.hash AND r.state = 'pending'
+  AND r.claimed_at < now() - make_interval(secs => $3)
+RETURNING r.event_id::text AS event_id, r.claimed_at
+"""
+
+# `stale`: a pending claim older than $2 seconds, which TAKE_OVER_CLAIMS may take.
 SELECT_RECEIPTS = """
-SELECT event_id::text AS event_id, content_hash, state, kafka_partition, kafka_offset
+SELECT event_id::text AS event_id, content_hash, state, kafka_partition, kafka_offset,
+       state = 'pending' AND claimed_at < now() - make_interval(secs => $2) AS stale
 FROM ingest_receipt WHERE event_id = ANY($1::uuid[])
 """
 

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from services.common.db import create_pool, wait_and_migrate
+from services.common.db import create_pool, keep_session, wait_and_migrate
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 from services.ingest.adapters.publisher import EventPublisher, gateway_producer
@@ -22,15 +22,18 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
     if migrate:  # both are idempotent; `joinedup api` may start before anything else
         await wait_and_migrate(settings)
         await ensure_topics(settings, (settings.topics.agency_events,))
-    # A request holds a connection while its event is produced (the idempotency lock), so
-    # the pool bounds how many publishes are in flight at once.
-    pool = await create_pool(settings, min_size=2, max_size=20)
+    # Every use of the pool is one autocommit statement that leaves no session state (no SET,
+    # no advisory lock, no cursor), so connections go back without asyncpg's reset round trip.
+    pool = await create_pool(settings, min_size=2, max_size=10, reset=keep_session)
     producer = gateway_producer(settings)
+    timeout = settings.api_produce_timeout_seconds
     try:
         await producer.start()
-        yield Gateway(pool, EventPublisher(producer, settings.topics.agency_events,
-                                           settings.api_produce_timeout_seconds),
-                      CredentialCache(pool, settings.api_credential_cache_seconds))
+        yield Gateway(pool, EventPublisher(producer, settings.topics.agency_events, timeout),
+                      CredentialCache(pool, settings.api_credential_cache_seconds),
+                      # By then the claimant has recorded, released or died: its produce
+                      # gives up after `timeout` (see gateway_producer).
+                      stale_after=2 * timeout + 5, claim_wait=settings.api_claim_wait_seconds)
     finally:
         await producer.stop()
         await pool.close()

@@ -2,8 +2,9 @@
 
 Retries are idempotent: the event id is the gateway's idempotency key and it is set before the
 first attempt, so a retry after a lost answer gets "already accepted", never a second copy.
-Retried: 503 (honouring Retry-After), 502/504 and connection errors, with capped exponential
-backoff and jitter. Everything else is answered at once (4xx are not going to change).
+Retried: 503 (honouring Retry-After), 502/504, 409 "in_progress" (another request is writing
+the same event) and connection errors, with capped exponential backoff and jitter. Everything
+else is answered at once (other 4xx are not going to change).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import httpx
 from services.common.events import AgencyEvent
 
 _RETRY_STATUS = frozenset({502, 503, 504})
+_RETRY_ITEMS = frozenset({"not_written", "in_progress"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,9 @@ class JoinedupClient:
         for attempt in range(self._attempts):
             response = await self._post("/v1/events", body)
             if response is not None and response.status_code not in _RETRY_STATUS:
-                return _published(event.event_id, response.status_code, response.json())
+                published = _published(event.event_id, response.status_code, response.json())
+                if published.status not in _RETRY_ITEMS:
+                    return published
             await self._wait(attempt, response)
         raise GatewayUnavailable(f"event {event.event_id} not written after "
                                  f"{self._attempts} attempts")
@@ -102,7 +106,7 @@ class JoinedupClient:
                 for item in response.json()["items"]:
                     index = pending[item["index"]]
                     results[index] = _published(events[index].event_id, item["http_status"], item)
-                pending = [i for i in pending if results[i].status == "not_written"]
+                pending = [i for i in pending if results[i].status in _RETRY_ITEMS]
             elif response is not None and response.status_code not in _RETRY_STATUS:
                 response.raise_for_status()  # the batch as a whole was refused (401, 413...)
             if not pending:
@@ -132,7 +136,8 @@ def _published(event_id: str, http_status: int, body: dict[str, Any]) -> Publish
         return Published(event_id, body["status"], http_status, body.get("partition"),
                          body.get("offset"))
     given = body.get("status")
-    status = given if isinstance(given, str) else {
+    codes = {p.get("code") for p in body.get("problems") or [] if isinstance(p, dict)}
+    status = given if isinstance(given, str) else "in_progress" if "in_progress" in codes else {
         401: "unauthenticated", 403: "forbidden", 409: "conflict", 413: "too_large",
         415: "unsupported_media_type", 422: "refused"}.get(http_status, "refused")
     return Published(event_id, status, http_status, body.get("partition"), body.get("offset"),

@@ -1,9 +1,14 @@
-"""The idempotency record in PostgreSQL: advisory locks on event ids and the receipts."""
+"""The idempotency record in PostgreSQL: claim event ids, then mark them accepted or release them.
+
+Every call is one statement on a pooled connection in autocommit: no transaction and no lock
+outlive a statement, so a slow broker never holds a database connection.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import asyncpg
 
@@ -15,33 +20,52 @@ from services.ingest.adapters.publisher import Delivery
 class Receipt:
     event_id: str
     content_hash: str
-    partition: int
-    offset: int
+    accepted: bool  # False: a request holds a claim on the id
+    stale: bool     # a claim whose request died (older than stale_after): take_over may take it
+    partition: int | None
+    offset: int | None
 
 
 @dataclass(frozen=True, slots=True)
-class NewReceipt:
+class Claim:
     event_id: str
     agency_id: str
     content_hash: str
-    delivery: Delivery
 
 
-async def lock_event_ids(conn: asyncpg.Connection, event_ids: Sequence[str]) -> None:
-    """Hold a lock per event id until the transaction ends (call inside a transaction)."""
-    await conn.fetchval(q.LOCK_EVENT_IDS, list(event_ids))
+async def claim(pool: asyncpg.Pool, claims: Sequence[Claim]) -> dict[str, datetime]:
+    """The new ids this request now holds -> the claim's token."""
+    rows = await pool.fetch(q.CLAIM_EVENT_IDS, [c.event_id for c in claims],
+                            [c.agency_id for c in claims], [c.content_hash for c in claims])
+    return {r["event_id"]: r["claimed_at"] for r in rows}
 
 
-async def receipts_for(conn: asyncpg.Connection, event_ids: Sequence[str]) -> dict[str, Receipt]:
-    rows = await conn.fetch(q.SELECT_RECEIPTS, list(event_ids))
-    return {r["event_id"]: Receipt(r["event_id"], r["content_hash"], r["kafka_partition"],
-                                   r["kafka_offset"]) for r in rows}
+async def take_over(pool: asyncpg.Pool, claims: Sequence[Claim], stale_after: float
+                    ) -> dict[str, datetime]:
+    """The stale claims of the same content this request now holds -> the new token."""
+    rows = await pool.fetch(q.TAKE_OVER_CLAIMS, [c.event_id for c in claims],
+                            [c.content_hash for c in claims], stale_after)
+    return {r["event_id"]: r["claimed_at"] for r in rows}
 
 
-async def record_receipts(conn: asyncpg.Connection, receipts: Sequence[NewReceipt]) -> None:
-    if not receipts:
-        return
-    await conn.execute(
-        q.INSERT_RECEIPTS, [r.event_id for r in receipts], [r.agency_id for r in receipts],
-        [r.content_hash for r in receipts], [r.delivery.topic for r in receipts],
-        [r.delivery.partition for r in receipts], [r.delivery.offset for r in receipts])
+async def receipts_for(pool: asyncpg.Pool, event_ids: Sequence[str], stale_after: float
+                       ) -> dict[str, Receipt]:
+    rows = await pool.fetch(q.SELECT_RECEIPTS, list(event_ids), stale_after)
+    return {r["event_id"]: Receipt(r["event_id"], r["content_hash"], r["state"] == "accepted",
+                                   r["stale"], r["kafka_partition"], r["kafka_offset"])
+            for r in rows}
+
+
+async def accept(pool: asyncpg.Pool, accepted: Sequence[tuple[str, datetime, Delivery]]
+                 ) -> None:
+    """Mark held claims accepted, with where the broker put each event."""
+    if accepted:
+        await pool.execute(q.CLAIM_ACCEPTED, [a[0] for a in accepted], [a[1] for a in accepted],
+                           [a[2].topic for a in accepted], [a[2].partition for a in accepted],
+                           [a[2].offset for a in accepted])
+
+
+async def release(pool: asyncpg.Pool, released: Sequence[tuple[str, datetime]]) -> None:
+    """Give back held claims whose events the broker did not acknowledge."""
+    if released:
+        await pool.execute(q.CLAIM_RELEASED, [r[0] for r in released], [r[1] for r in released])

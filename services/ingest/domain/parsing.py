@@ -87,7 +87,7 @@ def content_hash(event: AgencyEvent) -> str:
 
     ``schema_version`` is left out because the gateway always writes the current version.
     """
-    canonical = dataclasses.asdict(event)
+    canonical = _plain(event)
     canonical.pop("schema_version")
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=_jsonable)
@@ -166,6 +166,17 @@ def _cloudevent_path(field: str, from_subject: bool) -> str:
         position = int(index["index"])
         return "subject" if position == 0 else f"data.identifiers[{position - 1}]{index['rest']}"
     return f"data.{field}"
+
+
+def _plain(value: Any) -> Any:
+    """What ``dataclasses.asdict`` gives, without its deep copies."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def _jsonable(value: Any) -> Any:

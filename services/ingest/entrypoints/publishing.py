@@ -27,6 +27,7 @@ from services.ingest.entrypoints.body import (
 from services.ingest.handlers import publish_events
 
 RETRY_AFTER_SECONDS = "5"
+IN_PROGRESS_RETRY_AFTER_SECONDS = "1"  # another request is writing the event: nearly done
 # The receipts database failing is answered like the broker failing: not written, retry.
 UNAVAILABLE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 _bearer = HTTPBearer(auto_error=False, description="the agency's API token")
@@ -58,7 +59,9 @@ def publishing_router(max_batch_events: int) -> APIRouter:
         200: {"description": "already accepted before (same id, same content): not rewritten",
               "content": {JSON: {"schema": s.ref("EventAccepted")}}},
         403: s.problem("source.agency is not the credential's agency"),
-        409: s.problem("the event id was accepted before with different content"),
+        409: s.problem("the event id was accepted before with different content, or (code "
+                       "in_progress) another request is writing it now: retry shortly",
+                       s.UNAVAILABLE),
         422: s.problem("the event breaks the contract; problems name field and reason"),
         **common}, openapi_extra={"requestBody": s.single_request_body()})
     async def publish_event(request: Request, who: Principal = Depends(principal)) -> Response:
@@ -74,7 +77,9 @@ def publishing_router(max_batch_events: int) -> APIRouter:
                 status=outcome.status, event_id=outcome.event_id or "",  # type: ignore[arg-type]
                 partition=outcome.partition or 0, offset=outcome.offset or 0).model_dump(),
                 status_code=outcome.http_status)
-        return problem_response(outcome.http_status, outcome.problems)
+        retry = {"Retry-After": IN_PROGRESS_RETRY_AFTER_SECONDS}
+        return problem_response(outcome.http_status, outcome.problems,
+                                headers=retry if outcome.status == "in_progress" else None)
 
     @router.post("/events:batch", response_model=None, responses={
         200: {"description": "every item answered; see items for each one's outcome",
@@ -89,7 +94,8 @@ def publishing_router(max_batch_events: int) -> APIRouter:
     }, openapi_extra={"requestBody": s.batch_request_body(max_batch_events)},
         description=f"Publish up to {max_batch_events} events; each is checked and answered on "
                     "its own. If the broker did not acknowledge some, `all_written` is false, "
-                    "those items say `not_written` and the status is 503: retry the batch.")
+                    "those items say `not_written` (or `in_progress`: another request is "
+                    "writing them) and the status is 503: retry the batch.")
     async def publish_batch(request: Request, who: Principal = Depends(principal)) -> Response:
         with request.app.state.metrics.latency.labels("batch").time():
             kind = media_type(request, (JSON, CLOUDEVENT_BATCH))
@@ -104,7 +110,7 @@ def publishing_router(max_batch_events: int) -> APIRouter:
             all_written=all(o.written for o in outcomes), counts=counts,
             not_written=counts.get("not_written", 0),
             items=[s.item_result(i, o) for i, o in enumerate(outcomes)])
-        unavailable = result.not_written > 0
+        unavailable = any(o.retryable for o in outcomes)
         return JSONResponse(result.model_dump(), status_code=503 if unavailable else 200,
                             headers={"Retry-After": RETRY_AFTER_SECONDS} if unavailable else None)
 

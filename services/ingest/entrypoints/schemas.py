@@ -45,8 +45,8 @@ class EventAccepted(BaseModel):
 class ItemResult(BaseModel):
     index: int = Field(description="position of the event in the request")
     event_id: str | None
-    status: Literal["accepted", "already_accepted", "conflict", "forbidden", "refused",
-                    "not_written"]
+    status: Literal["accepted", "already_accepted", "conflict", "in_progress", "forbidden",
+                    "refused", "not_written"]
     http_status: int = Field(description="what POST /v1/events would have answered for it")
     partition: int | None = None
     offset: int | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from services.ingest.client import JoinedupClient, event_to_json
@@ -76,3 +78,22 @@ async def test_client_publishes_batches_and_single_events(gateway: Gateway) -> N
     assert [r.status for r in again] == ["already_accepted"] * 100 + ["accepted"] * 49
     found = await topic_events(gateway.settings)
     assert len(found) == 150 and len({e.event_id for _, e in found}) == 150
+
+
+async def test_concurrent_batches_sharing_ids_write_each_event_once(gateway: Gateway) -> None:
+    events = [referral("made", referral_id=f"r-{i}") for i in range(60)]
+    bodies = [event_to_json(e) for e in events]
+    overlapping = [{"events": bodies[:40]}, {"events": bodies[20:]},
+                   {"events": list(reversed(bodies))}]
+    async with gateway.client() as http:
+        answers = await asyncio.gather(*(http.post("/v1/events:batch", json=b)
+                                         for b in overlapping))
+    statuses: dict[str, list[str]] = {}
+    for answer in answers:
+        assert answer.status_code == 200, answer.text
+        for item in answer.json()["items"]:
+            statuses.setdefault(item["event_id"], []).append(item["status"])
+    for seen in statuses.values():  # one batch wrote each event; the others found it written
+        assert sorted(seen) == ["accepted"] + ["already_accepted"] * (len(seen) - 1)
+    found = await topic_events(gateway.settings)
+    assert all(copies(found, e.event_id) == 1 for e in events)

@@ -37,11 +37,15 @@ def broker(tmp_path: Path) -> Iterator[EmbeddedBroker]:
 
 
 async def _receipts(database_url: str, schema: str) -> int:
+    """Receipts of accepted events; failing if any claim was left pending (not given back)."""
     conn = await asyncpg.connect(database_url)
     try:
-        return await conn.fetchval(f'SELECT count(*) FROM "{schema}".ingest_receipt')
+        states = dict(await conn.fetch(
+            f'SELECT state, count(*) FROM "{schema}".ingest_receipt GROUP BY state'))
     finally:
         await conn.close()
+    assert set(states) <= {"accepted"}, states
+    return states.get("accepted", 0)
 
 
 async def _until_ready(http: httpx.AsyncClient, timeout: float = 30.0) -> None:

@@ -7,7 +7,13 @@ import pytest
 
 from services.ingest.auth import TOKEN_PREFIX, bearer_token, new_token, token_hash
 from services.ingest.client import GatewayUnavailable, JoinedupClient, event_to_json
-from services.ingest.domain.outcomes import HTTP_STATUS, conflict, forbidden, not_written
+from services.ingest.domain.outcomes import (
+    HTTP_STATUS,
+    conflict,
+    forbidden,
+    in_progress,
+    not_written,
+)
 from tests.factories import referral
 
 
@@ -29,9 +35,11 @@ def test_bearer_header(header: str | None, token: str | None) -> None:
 
 def test_every_outcome_has_a_status_code_and_a_reason_code() -> None:
     assert HTTP_STATUS["accepted"] == 202 and HTTP_STATUS["already_accepted"] == 200
-    for outcome in (conflict("e"), forbidden("e"), not_written("e")):
+    for outcome in (conflict("e"), forbidden("e"), not_written("e"), in_progress("e")):
         assert outcome.problems and outcome.problems[0].code
         assert not outcome.written
+    assert [o.retryable for o in (conflict("e"), not_written("e"), in_progress("e"))] == [
+        False, True, True]
 
 
 async def test_client_retries_503_with_the_same_event_id_then_succeeds() -> None:
@@ -52,6 +60,26 @@ async def test_client_retries_503_with_the_same_event_id_then_succeeds() -> None
     assert (result.status, result.partition, result.offset) == ("accepted", 1, 7)
     assert len(seen) == 3 and len(set(seen)) == 1  # the same body, so the same event id
     assert event.event_id in seen[0]
+
+
+async def test_client_retries_in_progress_but_not_a_conflict() -> None:
+    answers = [
+        httpx.Response(409, headers={"Retry-After": "0"}, json={"status": 409, "problems": [
+            {"field": "event_id", "reason": "r", "code": "in_progress"}]}),
+        httpx.Response(200, json={"status": "already_accepted", "event_id": "x",
+                                  "partition": 0, "offset": 3}),
+        httpx.Response(409, json={"status": 409, "problems": [
+            {"field": "event_id", "reason": "r", "code": "conflict"}]})]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return answers.pop(0)
+
+    async with JoinedupClient("http://gateway", "t", backoff=0.001,
+                              transport=httpx.MockTransport(answer)) as client:
+        retried = await client.publish(referral("made"))
+        refused = await client.publish(referral("made"))
+    assert (retried.status, retried.offset) == ("already_accepted", 3)
+    assert (refused.status, refused.http_status) == ("conflict", 409) and not answers
 
 
 async def test_client_does_not_retry_refusals_and_gives_up_when_unavailable() -> None:
