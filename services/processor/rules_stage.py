@@ -16,12 +16,26 @@ import structlog
 
 from services.common.alerts import AlertEvent
 from services.processor.adapters import rules_store
-from services.processor.adapters.alerts import AlertPublisher, add_to_outbox
+from services.processor.adapters.alerts import (
+    AlertPublisher,
+    add_to_outbox,
+    project_alert_events,
+)
 from services.processor.adapters.store import Received
 from services.processor.clock import Clock
 from services.processor.domain.rules import Expectation, Marker, RulePack, apply_event, fire_due
 
 log = structlog.get_logger("joinedup.rules")
+
+
+async def record_alert_events(conn: asyncpg.Connection, alerts: Sequence[AlertEvent]) -> None:
+    """Alert events join the outbox (published to the alerts topic after commit) and the alert
+    read model, in the same transaction as the expectations that produced them: a duty team
+    sees an alert the moment it is committed, without waiting for the topic round trip. The
+    alert projector applies the same events from the topic as no-ops (alert_history is keyed
+    by alert event id); the topic is what other consumers, and later duty-team actions, use."""
+    await add_to_outbox(conn, alerts)
+    await project_alert_events(conn, alerts)
 
 
 class RuleStage:
@@ -53,7 +67,7 @@ class RuleStage:
             pruned)
         await rules_store.save_lead_teams(conn, [
             s for p, s in states.items() if (s.lead_team, s.lead_team_since) != lead_teams[p]])
-        await add_to_outbox(conn, alerts)
+        await record_alert_events(conn, alerts)
         return alerts
 
 
@@ -92,7 +106,7 @@ class DeadlineWatch:
                     fired += fire_due(self._pack, [expectation], cutoffs[partition])
                 partition_of = {e.person_key: p for e, p in due}
                 await rules_store.save_expectations(conn, [e for e, _ in fired], partition_of)
-                await add_to_outbox(conn, [a for _, a in fired])
+                await record_alert_events(conn, [a for _, a in fired])
             if fired:
                 log.info("deadlines passed", alerts=len(fired))
                 await self._publisher.publish()

@@ -8,12 +8,20 @@ import os
 import signal
 import subprocess
 import sys
+import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
 
+from services.common.alerts import (
+    AlertEvent,
+    alert_event_id_for,
+    alert_id_for,
+    encode_alert_event,
+)
 from services.common.events import AgencyEvent
+from services.common.kafka import make_producer
 from services.common.settings import Settings
 from services.processor.domain.rules import (
     PersonRuleState,
@@ -23,7 +31,7 @@ from services.processor.domain.rules import (
     load_rule_pack,
 )
 from services.simulation import simulate
-from tests.integration.processor.conftest import publish, register_sources, wait_for
+from tests.integration.processor.conftest import publish, read_topic, register_sources, wait_for
 
 
 def reference_alerts(events: list[AgencyEvent], now: datetime) -> set[tuple[str, str, datetime]]:
@@ -40,6 +48,26 @@ def reference_alerts(events: list[AgencyEvent], now: datetime) -> set[tuple[str,
         alerts |= {(a.alert_event_id, a.action, a.at)
                    for _, a in fire_due(pack, state.expectations, now)}
     return alerts
+
+
+async def _publish_foreign_alert(settings: Settings) -> str:
+    alert_id = alert_id_for("manual-check", "nhs_number:9990000018", str(uuid.uuid4()))
+    at = datetime(2026, 8, 1, tzinfo=UTC)
+    event = AlertEvent(
+        alert_event_id=alert_event_id_for(alert_id, "raised"), alert_id=alert_id,
+        action="raised", at=at, person_key="nhs_number:9990000018", rule_id="manual-check",
+        rule_version="1", severity="low", duty_team="test-team", title="A manual check",
+        explanation="Raised by another service", source_reference="test",
+        trigger_event_id=str(uuid.uuid4()), expected="nothing", window_start=at)
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topics.alerts, b"not an alert event", key=b"x")
+        await producer.send_and_wait(settings.topics.alerts, encode_alert_event(event),
+                                     key=event.person_key.encode())
+    finally:
+        await producer.stop()
+    return alert_id
 
 
 def start_worker(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
@@ -103,6 +131,14 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
         raised = sum(1 for _, action, _ in expected_alerts if action == "raised")
         resolved = sum(1 for _, action, _ in expected_alerts if action == "resolved")
         assert open_alerts == raised - resolved
+
+        # The worker's Faust agent projects alert events that other services put on the
+        # alerts topic, and parks an unreadable one on the dead-letter topic.
+        foreign = await _publish_foreign_alert(migrated)
+        await wait_for(pool, f"SELECT count(*) FROM alert WHERE alert_id = '{foreign}'", 1)
+        parked = await read_topic(migrated.kafka_bootstrap or "", migrated.topics.dead_letter, 1)
+        assert dict(parked[0].headers)["joinedup-reason"].decode().startswith(
+            "undecodable alert event")
     finally:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
