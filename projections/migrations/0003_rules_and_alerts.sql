@@ -12,7 +12,8 @@ CREATE TABLE expectation (
     updated_at       timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX expectation_due ON expectation (kafka_partition, due_at) WHERE status = 'open';
-CREATE INDEX expectation_live ON expectation (person_key) WHERE status IN ('open', 'alerted');
+-- A batch loads its people's expectations (live ones and recently closed ones).
+CREATE INDEX expectation_person ON expectation (person_key);
 
 -- Remembered events a rule may need later (fulfilments that arrived before their trigger,
 -- the first half of a "stuck between services" pair, recent transitions for context).

@@ -67,12 +67,13 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     policy = PublisherPolicy(pool) if settings.check_direct_publishers else None
     dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter)
     alerts = AlertPublisher(pool, producer, settings.topics.alerts)
+    stage = RuleStage(pack)
     pipeline = BatchProcessor(
         pool, dead_letters, consumer=settings.processor_group, policy=policy,
-        rules=RuleStage(pack) if rules else None,
+        rules=stage if rules else None,
         publish_alerts=alerts.publish if rules else None)
-    intake = Intake(settings, pool, pipeline)
-    deadlines = DeadlineWatch(pool, pack, clock or make_clock(settings), alerts,
+    intake = Intake(settings, pool, pipeline, on_revoke=stage.forget)
+    deadlines = DeadlineWatch(pool, stage, clock or make_clock(settings), alerts,
                               intake.caught_up_partitions,
                               timedelta(seconds=settings.deadline_grace_seconds))
     return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,

@@ -13,6 +13,7 @@ re-running the batch one message at a time, and parked with the failure's type.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,7 @@ from services.processor.adapters import store
 from services.processor.adapters.dead_letters import DeadLetterTopic, Rejected
 from services.processor.adapters.store import Parked, Received
 from services.processor.handlers import fold
+from services.processor.rules_stage import RuleStage
 
 log = structlog.get_logger("joinedup.processor")
 
@@ -61,9 +63,6 @@ class BatchResult:
     alert_events: Sequence[object] = ()
 
 
-#: The rules stage: given the new events (in order) and the open transaction, return the
-#: alert events to publish after commit. Wired in by bootstrap when a rule pack is loaded.
-RuleStage = Callable[[asyncpg.Connection, Sequence[Received]], Awaitable[Sequence[object]]]
 AlertPublisher = Callable[[], Awaitable[object]]
 
 
@@ -128,24 +127,34 @@ class BatchProcessor:
         messages, received, rejected = decoded.messages, decoded.received, decoded.rejected
         await self._dead_letters.park(rejected)
         result = BatchResult(parked=len(rejected))
-        async with self._pool.acquire() as conn, conn.transaction():
-            new_ids = await store.archive(conn, received)
-            fresh: list[Received] = []
-            for item in received:  # first copy of each new event, in log order
-                if item.event.event_id in new_ids:
-                    new_ids.discard(item.event.event_id)
-                    fresh.append(item)
-            events = [item.event for item in fresh]
-            view = await store.load_view(conn, events)
-            changes = fold(events, view)
-            changes.identifiers = {i: seen for i, seen in changes.identifiers.items()
-                                   if i not in self._known_identifiers}
-            await store.write_changes(conn, changes)
-            if self._rules is not None and fresh:
-                result.alert_events = await self._rules(conn, fresh)
-            await store.record_dead_letters(conn, [r.parked for r in rejected])
-            await store.save_positions(conn, self._consumer, _positions(messages),
-                                       _clocks(fresh))
+        rules = self._rules
+        # Batches and the deadline timer take turns on rule state (see RuleStage).
+        async with rules.lock if rules is not None else contextlib.nullcontext():
+            try:
+                async with self._pool.acquire() as conn, conn.transaction():
+                    new_ids = await store.archive(conn, received)
+                    fresh: list[Received] = []
+                    for item in received:  # first copy of each new event, in log order
+                        if item.event.event_id in new_ids:
+                            new_ids.discard(item.event.event_id)
+                            fresh.append(item)
+                    events = [item.event for item in fresh]
+                    view = await store.load_view(conn, events)
+                    changes = fold(events, view)
+                    changes.identifiers = {i: seen for i, seen in changes.identifiers.items()
+                                           if i not in self._known_identifiers}
+                    await store.write_changes(conn, changes)
+                    if self._rules is not None and fresh:
+                        result.alert_events = await self._rules(conn, fresh)
+                    await store.record_dead_letters(conn, [r.parked for r in rejected])
+                    await store.save_positions(conn, self._consumer, _positions(messages),
+                                               _clocks(fresh))
+            except BaseException:
+                if rules is not None:
+                    rules.rollback()
+                raise
+            if rules is not None:
+                rules.commit()
         if len(self._known_identifiers) > 500_000:  # bounded: forget and re-learn
             self._known_identifiers.clear()
         self._known_identifiers.update(changes.identifiers)

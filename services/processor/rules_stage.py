@@ -8,7 +8,8 @@ only on that person's events in log order, never on other people's or on timer t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -23,7 +24,14 @@ from services.processor.adapters.alerts import (
 )
 from services.processor.adapters.store import Received
 from services.processor.clock import Clock
-from services.processor.domain.rules import Expectation, Marker, RulePack, apply_event, fire_due
+from services.processor.domain.rules import (
+    Expectation,
+    Marker,
+    PersonRuleState,
+    RulePack,
+    apply_event,
+    fire_due,
+)
 
 log = structlog.get_logger("joinedup.rules")
 
@@ -39,13 +47,45 @@ async def record_alert_events(conn: asyncpg.Connection, alerts: Sequence[AlertEv
 
 
 class RuleStage:
-    def __init__(self, pack: RulePack) -> None:
+    """Rule state for a batch: loaded from PostgreSQL, kept in a per-worker cache.
+
+    The cache holds committed state only (`commit()` after the transaction, `rollback()` if it
+    failed) for people on partitions this worker owns; a rebalance clears it. Everything that
+    writes a person's rule state in this process (batches and the deadline timer) holds
+    `lock`, and other workers never write it (the timer fires owned partitions only), so a
+    cached state is never stale. Reading it back costs ~60 µs an event otherwise (jsonb).
+    """
+
+    def __init__(self, pack: RulePack, cache_size: int = 200_000) -> None:
         self.pack = pack
+        self.lock = asyncio.Lock()
+        self._cache: dict[str, PersonRuleState] = {}
+        self._pending: dict[str, PersonRuleState] = {}
+        self._cache_size = cache_size
+
+    def commit(self) -> None:
+        if len(self._cache) + len(self._pending) > self._cache_size:
+            self._cache.clear()  # crude bound: the next batches reload what they need
+        self._cache.update(self._pending)
+        self._pending.clear()
+
+    def rollback(self) -> None:
+        self._pending.clear()
+
+    def forget(self, people: Iterable[str] | None = None) -> None:
+        """Drop cached state: for `people`, or all of it (a rebalance)."""
+        if people is None:
+            self._cache.clear()
+        else:
+            for person in people:
+                self._cache.pop(person, None)
 
     async def __call__(self, conn: asyncpg.Connection, fresh: Sequence[Received]) -> list[AlertEvent]:
         people = sorted({r.event.person_key for r in fresh})
         latest = max(r.event.recorded_at for r in fresh)
-        states = await rules_store.load_states(conn, people, latest, self.pack.horizon)
+        missing = [p for p in people if p not in self._cache]
+        states = await rules_store.load_states(conn, missing, latest, self.pack.horizon)
+        states.update((p, self._cache[p]) for p in people if p in self._cache)
         lead_teams = {p: (s.lead_team, s.lead_team_since) for p, s in states.items()}
         changed: dict[str, Expectation] = {}
         added: list[Marker] = []
@@ -68,6 +108,7 @@ class RuleStage:
         await rules_store.save_lead_teams(conn, [
             s for p, s in states.items() if (s.lead_team, s.lead_team_since) != lead_teams[p]])
         await record_alert_events(conn, alerts)
+        self._pending = states
         return alerts
 
 
@@ -81,11 +122,12 @@ class DeadlineWatch:
     alerts do not depend on how far behind the worker was.
     """
 
-    def __init__(self, pool: asyncpg.Pool, pack: RulePack, clock: Clock,
+    def __init__(self, pool: asyncpg.Pool, stage: RuleStage, clock: Clock,
                  publisher: AlertPublisher, caught_up: Callable[[], list[int]],
                  grace: timedelta = timedelta()) -> None:
         self._pool = pool
-        self._pack = pack
+        self._stage = stage
+        self._pack = stage.pack
         self._clock = clock
         self._publisher = publisher
         self._caught_up = caught_up
@@ -97,16 +139,19 @@ class DeadlineWatch:
             partitions = self._caught_up()
             if not partitions:
                 return fired_total
-            async with self._pool.acquire() as conn, conn.transaction():
-                cutoffs = {p: at - self._grace
-                           for p, at in (await self._clock.now(conn, partitions)).items()}
-                due = await rules_store.due_expectations(conn, cutoffs)
-                fired = []
-                for expectation, partition in due:
-                    fired += fire_due(self._pack, [expectation], cutoffs[partition])
-                partition_of = {e.person_key: p for e, p in due}
-                await rules_store.save_expectations(conn, [e for e, _ in fired], partition_of)
-                await record_alert_events(conn, [a for _, a in fired])
+            async with self._stage.lock, self._pool.acquire() as conn:
+                async with conn.transaction():
+                    cutoffs = {p: at - self._grace
+                               for p, at in (await self._clock.now(conn, partitions)).items()}
+                    due = await rules_store.due_expectations(conn, cutoffs)
+                    fired = []
+                    for expectation, partition in due:
+                        fired += fire_due(self._pack, [expectation], cutoffs[partition])
+                    partition_of = {e.person_key: p for e, p in due}
+                    await rules_store.save_expectations(conn, [e for e, _ in fired],
+                                                        partition_of)
+                    await record_alert_events(conn, [a for _, a in fired])
+                self._stage.forget(partition_of)  # their cached state no longer holds
             if fired:
                 log.info("deadlines passed", alerts=len(fired))
                 await self._publisher.publish()

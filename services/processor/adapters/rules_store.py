@@ -21,6 +21,8 @@ async def load_states(conn: asyncpg.Connection, people: Sequence[str], now: date
                       horizon: timedelta) -> dict[str, PersonRuleState]:
     """Rule state for each person: live expectations, closed ones within the pack's horizon
     (so a duplicate trigger finds them), markers and the lead professional's team."""
+    if not people:
+        return {}
     expectations: dict[str, list[Expectation]] = {p: [] for p in people}
     markers: dict[str, list[Marker]] = {p: [] for p in people}
     for row in await conn.fetch(sql.PERSON_EXPECTATIONS, people, now - horizon):

@@ -10,6 +10,7 @@ agents handle the low-volume alert stream. See docs/architecture.md.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -38,10 +39,12 @@ class _StartFromTrackedPosition(ConsumerRebalanceListener):  # type: ignore[misc
 
 
 class Intake:
-    def __init__(self, settings: Settings, pool: asyncpg.Pool, processor: BatchProcessor) -> None:
+    def __init__(self, settings: Settings, pool: asyncpg.Pool, processor: BatchProcessor,
+                 on_revoke: Callable[[], None] | None = None) -> None:
         self._settings = settings
         self._pool = pool
         self._processor = processor
+        self._on_revoke = on_revoke  # drops per-partition caches (rule state)
         self._topic = settings.topics.agency_events
         self._consumer: AIOKafkaConsumer | None = None
         self._caught_up: set[int] = set()
@@ -67,6 +70,8 @@ class Intake:
         self._caught_up -= {tp.partition for tp in partitions}
         for tp in partitions:
             self._applied.pop(tp.partition, None)
+        if partitions and self._on_revoke is not None:
+            self._on_revoke()
 
     async def seek_to_tracked(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
