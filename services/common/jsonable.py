@@ -7,12 +7,38 @@ type hints say which strings are datetimes and which lists are tuples.
 from __future__ import annotations
 
 import dataclasses
+import json
 import types
 import typing
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+
+def dumps(value: Any) -> str:
+    """JSON text of a dataclass instance (its fields, one level; nested tuples and lists
+    become arrays, datetimes ISO strings). The C encoder does the walking: several times
+    faster than `to_jsonable` on the hot path of rule state."""
+    return json.dumps({name: getattr(value, name) for name in _field_names(type(value))},
+                      default=_default)
+
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _field_names(cls: type) -> tuple[str, ...]:
+    if cls not in _FIELD_NAMES:
+        _FIELD_NAMES[cls] = tuple(f.name for f in dataclasses.fields(cls))
+    return _FIELD_NAMES[cls]
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return to_jsonable(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def to_jsonable(value: Any) -> Any:

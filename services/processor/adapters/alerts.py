@@ -56,15 +56,16 @@ async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertE
             sql.RECORD_HISTORY, [e.alert_event_id for e in events], [e.alert_id for e in events],
             [e.action for e in events], [e.at for e in events], [e.actor for e in events],
             [e.resolution for e in events])}
-        for e in events:
-            if e.alert_event_id not in new:
-                continue
-            if e.action == "raised":
-                await conn.execute(
-                    sql.OPEN_ALERT, e.alert_id, e.person_key, e.rule_id, e.rule_version,
-                    e.severity, e.duty_team, e.title, e.explanation, e.source_reference,
-                    e.trigger_event_id, e.expected, e.window_start, e.due_at, e.at)
-            elif e.action == "resolved":
-                await conn.execute(sql.RESOLVE_ALERT, e.alert_id, e.at, e.resolution,
-                                   e.resolving_event_id)
+        fresh = [e for e in events if e.alert_event_id in new]
+        raised = [(e.alert_id, e.person_key, e.rule_id, e.rule_version, e.severity,
+                   e.duty_team, e.title, e.explanation, e.source_reference, e.trigger_event_id,
+                   e.expected, e.window_start, e.due_at, e.at)
+                  for e in fresh if e.action == "raised"]
+        resolved = [(e.alert_id, e.at, e.resolution, e.resolving_event_id)
+                    for e in fresh if e.action == "resolved"]
+        # Raised before resolved: an alert raised and resolved in one batch ends resolved.
+        if raised:
+            await conn.executemany(sql.OPEN_ALERT, raised)
+        if resolved:
+            await conn.executemany(sql.RESOLVE_ALERT, resolved)
     return len(new)

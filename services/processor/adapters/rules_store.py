@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from projections.queries import rules as sql
-from services.common.jsonable import from_jsonable, to_jsonable
+from services.common.jsonable import dumps, from_jsonable
 from services.processor.domain.rules import Expectation, Marker, PersonRuleState
 
 
@@ -47,7 +47,7 @@ async def save_expectations(conn: asyncpg.Connection, changed: Iterable[Expectat
             sql.UPSERT_EXPECTATIONS, [e.expectation_id for e in rows], [e.rule_id for e in rows],
             [e.person_key for e in rows], [e.trigger_event_id for e in rows],
             [e.due_at for e in rows], [e.status for e in rows],
-            [json.dumps(to_jsonable(e)) for e in rows],
+            [dumps(e) for e in rows],
             [partition_of[e.person_key] for e in rows])
 
 
@@ -57,7 +57,7 @@ async def save_markers(conn: asyncpg.Connection, added: Sequence[Marker],
         await conn.execute(
             sql.INSERT_MARKERS, [m.person_key for m in added], [m.rule_id for m in added],
             [m.role for m in added], [m.event_id for m in added],
-            [m.occurred_at for m in added], [json.dumps(to_jsonable(m)) for m in added])
+            [m.occurred_at for m in added], [dumps(m) for m in added])
     if pruned:
         await conn.execute(
             sql.DELETE_MARKERS, [m.person_key for m in pruned], [m.rule_id for m in pruned],
