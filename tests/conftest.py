@@ -14,12 +14,19 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from services.common.db import create_pool, wait_and_migrate
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 from services.stack.broker import EmbeddedBroker
 from services.stack.postgres import EmbeddedPostgres
+
+# CI explores the same examples every run, so a red build always means a change broke
+# something; local runs keep exploring new examples.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 
 @dataclass
