@@ -75,24 +75,6 @@ ON CONFLICT (person_key, agency) DO UPDATE SET
     ended_reason = EXCLUDED.ended_reason
 """
 
-SAVE_POSITIONS = """
-INSERT INTO consumer_position (consumer, topic, partition, next_offset, stream_clock, updated_at)
-SELECT $1, p.*, now() FROM unnest($2::text[], $3::int[], $4::bigint[], $5::timestamptz[]) AS p
-ON CONFLICT (consumer, topic, partition) DO UPDATE
-    SET next_offset = GREATEST(consumer_position.next_offset, EXCLUDED.next_offset),
-        stream_clock = GREATEST(consumer_position.stream_clock, EXCLUDED.stream_clock),
-        updated_at = now()
-"""
-
-PARTITION_CLOCKS = """
-SELECT partition, stream_clock FROM consumer_position
-WHERE consumer = $1 AND topic = $2 AND partition = ANY($3::int[])
-"""
-
-SELECT_POSITIONS = """
-SELECT partition, next_offset FROM consumer_position WHERE consumer = $1 AND topic = $2
-"""
-
 RECORD_DEAD_LETTERS = """
 INSERT INTO dead_letter (topic, partition, kafka_offset, reason)
 SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[])

@@ -5,7 +5,11 @@ from __future__ import annotations
 import time
 
 import asyncpg
+import structlog
 
+from services.common.db import DATABASE_UNAVAILABLE
+
+log = structlog.get_logger("joinedup.agencies")
 ACTIVE_AGENCIES = "SELECT agency_id FROM agency WHERE disabled_at IS NULL"
 REGISTER_AGENCY = """
 INSERT INTO agency (agency_id, name, service_kind) VALUES ($1, $2, $3)
@@ -18,7 +22,10 @@ class PublisherPolicy:
     """Refuses events whose source agency is not registered and active.
 
     The list is cached; an unknown agency triggers a reload (at most once a second), so an
-    agency registered a moment ago is recognised without restarting the worker.
+    agency registered a moment ago is recognised without restarting the worker. While the
+    database is unavailable the last list loaded is used (an agency disabled meanwhile is
+    refused once it is back); with no list loaded yet, the error is raised and the batch
+    waits for the database like any other.
     """
 
     def __init__(self, pool: asyncpg.Pool, refresh_seconds: float = 30.0) -> None:
@@ -30,7 +37,15 @@ class PublisherPolicy:
     async def allows(self, agency: str) -> bool:
         age = time.monotonic() - self._loaded_at
         if age > self._refresh or (agency not in self._active and age > 1.0):
-            rows = await self._pool.fetch(ACTIVE_AGENCIES)
+            try:
+                rows = await self._pool.fetch(ACTIVE_AGENCIES)
+            except DATABASE_UNAVAILABLE as exc:
+                if self._loaded_at == float("-inf"):
+                    raise
+                log.warning("agency list not refreshed; using the last one",
+                            error=type(exc).__name__)
+                self._loaded_at = time.monotonic() - self._refresh + 1.0  # try again in 1 s
+                return agency in self._active
             self._active = frozenset(r["agency_id"] for r in rows)
             self._loaded_at = time.monotonic()
         return agency in self._active

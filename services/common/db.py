@@ -45,3 +45,18 @@ async def wait_and_migrate(settings: Settings, timeout: float = 60.0) -> list[st
         return await migrate(conn, settings.db_schema)
     finally:
         await conn.close()
+
+
+#: The database is down, restarting or too slow right now: retry later, never park or drop.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError, TimeoutError,
+    asyncpg.InterfaceError,          # the connection is closed or broken under us
+    asyncpg.InternalClientError,     # protocol state lost mid-message (server shut down)
+    asyncpg.PostgresConnectionError,                 # SQLSTATE class 08
+    asyncpg.CannotConnectNowError,                   # 57P03: starting up or shutting down
+    asyncpg.exceptions.AdminShutdownError,           # 57P01
+    asyncpg.exceptions.CrashShutdownError,           # 57P02
+    asyncpg.TooManyConnectionsError,                 # 53300
+    asyncpg.exceptions.QueryCanceledError,           # 57014: statement_timeout
+    asyncpg.exceptions.LockNotAvailableError,        # 55P03: lock_timeout
+)

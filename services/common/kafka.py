@@ -6,7 +6,7 @@ import contextlib
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from services.common.settings import Settings
 
@@ -43,3 +43,7 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+
+
+#: The broker is unreachable or not answering in time: retry later.
+BROKER_UNAVAILABLE: tuple[type[BaseException], ...] = (KafkaError, OSError, TimeoutError)

@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     processor_group: str = "joinedup-processor"
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
+    # How soon a pattern subscription sees a new topic (a newly registered agency's).
+    kafka_metadata_max_age_ms: int = 30_000
+
+    # Faults: servers that are down are retried with capped exponential backoff.
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+    # A replaced log (a broker restarted on memory storage, a topic created again): replay the
+    # new log from its start (the archive recognises events applied before by their ids), or
+    # refuse to apply it and keep the partition paused until an operator decides.
+    on_log_reset: Literal["replay", "refuse"] = "replay"
 
     # Processor
     batch_max_events: int = 5_000
@@ -60,6 +70,9 @@ class Settings(BaseSettings):
     deadline_grace_seconds: float = 0.0
     timer_interval_seconds: float = 1.0
     check_direct_publishers: bool = True
+    # The worker's /healthz, /readyz and /metrics (0: not served).
+    worker_health_host: str = "127.0.0.1"
+    worker_health_port: int = 8081
 
     # Ingest gateway
     api_host: str = "127.0.0.1"

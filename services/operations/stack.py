@@ -16,12 +16,44 @@ from rich.console import Console
 from services.common.db import wait_and_migrate
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
+from services.operations.supervisor import (
+    Child,
+    ConfigurationRefused,
+    ProcessChild,
+    Supervisor,
+)
 from services.stack.local import StackAddresses, local_stack
 
 
 def child_env(addresses: StackAddresses, **extra: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": addresses.database_url,
             "KAFKA_BOOTSTRAP_SERVERS": addresses.kafka_bootstrap, **extra}
+
+
+def command_child(addresses: StackAddresses, command: str, **env: str
+                  ) -> tuple[Child, ProcessChild]:
+    process = ProcessChild([sys.executable, "-m", "services.operations.cli", command],
+                           child_env(addresses, **env))
+    return Child(f"joinedup {command}", process.start, process.alive, process.exit_code), process
+
+
+def server_children(settings: Settings, addresses: StackAddresses) -> list[Child]:
+    """The embedded servers, restarted on the same port (and data) if they die."""
+    children = []
+    if addresses.postgres is not None:
+        postgres = addresses.postgres
+        children.append(Child("PostgreSQL", lambda: _started(postgres.start()),
+                              lambda: postgres.running))
+    if addresses.broker is not None:
+        broker = addresses.broker
+        children.append(Child(
+            "Tansu broker", lambda: _started(broker.start()), lambda: broker.running,
+            # Memory storage comes back empty: the topics are created again at once (the
+            # consumers see the new logs and replay them; the gateway answers 503 until then).
+            after_restart=lambda: asyncio.run(ensure_topics(settings))))
+    for child in children:
+        child.started_at = time.monotonic()
+    return children
 
 
 @contextmanager
@@ -33,15 +65,19 @@ def services_running(addresses: StackAddresses, commands: list[str], **env: str)
     try:
         yield children
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+        stop_processes(children)
+
+
+def stop_processes(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in children:
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
 
 
 def prepare(settings: Settings, addresses: StackAddresses) -> Settings:
@@ -58,27 +94,43 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
     with local_stack(settings.data_dir, settings.database_url, settings.kafka_bootstrap) as stack:
         for line in stack.started:
             console.print(f"[green]started[/green] {line}")
-        prepare(settings, stack)
+        settings = prepare(settings, stack)
         console.print(f"topics: {', '.join(settings.topics.all())}")
-        commands = ["worker"] + (["api"] if with_api else [])
-        with services_running(stack, commands) as children:
-            if with_api:
-                console.print(f"ingest gateway: http://{settings.api_host}:{settings.api_port}"
-                              "/docs")
-            console.print("processor worker running. Ctrl-C stops everything.")
-            signal.signal(signal.SIGTERM, _interrupt)
-            try:
-                while all(child.poll() is None for child in children):
-                    time.sleep(0.5)
-            except KeyboardInterrupt:
-                pass
+        commands = [command_child(stack, "worker")]
+        if with_api:
+            commands.append(command_child(stack, "api"))
+        supervisor = Supervisor(server_children(settings, stack) + [c for c, _ in commands],
+                                console)
+        for child, _ in commands:
+            child.start()
+            child.started_at = time.monotonic()
+        if with_api:
+            console.print(f"ingest gateway: http://{settings.api_host}:{settings.api_port}/docs")
+        console.print("processor worker running. Ctrl-C stops everything.")
+        signal.signal(signal.SIGTERM, _interrupt)
+        status = 0
+        try:
+            while True:
+                supervisor.check()
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            pass
+        except ConfigurationRefused as exc:
+            console.print(f"[red]{exc}[/red]; stopping.")
+            status = 2
+        finally:
             # Shutdown is bounded (children get SIGTERM, then SIGKILL after 20 s): a second
             # Ctrl-C must not abandon the servers half-stopped.
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             console.print("stopping...")
+            stop_processes([p.process for _, p in commands if p.process is not None])
     console.print("stopped.")
-    return 0
+    return status
+
+
+def _started(_: str) -> None:
+    """Server start() returns its address; a supervised start returns nothing."""
 
 
 def _interrupt(*_: object) -> None:

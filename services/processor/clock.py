@@ -13,7 +13,7 @@ from typing import Protocol
 
 import asyncpg
 
-from projections.queries import backbone as sql
+from projections.queries import positions as sql
 
 
 class Clock(Protocol):

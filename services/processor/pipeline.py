@@ -14,6 +14,7 @@ re-running the batch one message at a time, and parked with the failure's type.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,10 +22,16 @@ from datetime import datetime
 import asyncpg
 import structlog
 
+from services.common import positions
 from services.common.agencies import PublisherPolicy
 from services.common.codec import DecodeError
+from services.common.db import DATABASE_UNAVAILABLE
 from services.common.event_codec import decode_event
 from services.common.events import Identifier
+from services.common.kafka import BROKER_UNAVAILABLE
+from services.common.positions import Move, PositionConflict
+from services.common.records import Message
+from services.common.tracked_consumer import Batch
 from services.common.validation import event_problems
 from services.processor.adapters import store
 from services.processor.adapters.dead_letters import DeadLetterTopic, Rejected
@@ -34,23 +41,16 @@ from services.processor.rules_stage import RuleStage
 
 log = structlog.get_logger("joinedup.processor")
 
-#: Failures of the servers, not of the message: retry the batch, never park it.
-TRANSIENT = (OSError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError,
-             asyncpg.TooManyConnectionsError, asyncpg.CannotConnectNowError)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
+#: Failures of the servers or of the position, not of the message: the whole batch is retried
+#: from the stored position, never parked. (Class 40 is a deadlock or serialisation failure.)
+RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE, PositionConflict,
+         asyncpg.exceptions.TransactionRollbackError)
 
 
 @dataclass(frozen=True, slots=True)
 class Decoded:
     messages: Sequence[Message]
+    moves: Sequence[Move]
     received: list[Received]
     rejected: list[Rejected]
 
@@ -80,37 +80,37 @@ class BatchProcessor:
         # the upsert saves a row write per identifier. Filled only after a commit.
         self._known_identifiers: set[Identifier] = set()
 
-    async def decode(self, messages: Sequence[Message]) -> Decoded:
+    async def prepare(self, batch: Batch) -> Decoded:
         """The CPU half of a batch (bytes to checked events). The intake runs it for the next
         batch while the previous batch's transaction waits on PostgreSQL."""
-        received, rejected = await self._decode(messages)
-        return Decoded(messages, received, rejected)
+        received, rejected = await self._decode(batch.messages)
+        return Decoded(batch.messages, batch.moves, received, rejected)
 
-    async def process(self, messages: Sequence[Message]) -> BatchResult:
-        return await self.apply(await self.decode(messages))
+    async def process(self, batch: Batch) -> BatchResult:
+        return await self.apply(await self.prepare(batch))
 
     async def apply(self, decoded: Decoded) -> BatchResult:
         messages = decoded.messages
         try:
             return await self._apply(decoded)
-        except TRANSIENT:
+        except RETRY:
             raise
         except Exception:
             if len(messages) == 1:
                 raise
             log.warning("batch failed; isolating the message that fails", size=len(messages))
             total = BatchResult()
-            for message in messages:
-                result = await self._process_alone(message)
+            for message, move in _one_by_one(decoded):
+                result = await self._process_alone(message, move)
                 total.applied += result.applied
                 total.duplicates += result.duplicates
                 total.parked += result.parked
             return total
 
-    async def _process_alone(self, message: Message) -> BatchResult:
+    async def _process_alone(self, message: Message, move: Move) -> BatchResult:
         try:
-            return await self._apply(await self.decode([message]))
-        except TRANSIENT:
+            return await self._apply(await self.prepare(Batch([message], [move])))
+        except RETRY:
             raise
         except Exception as exc:  # a poison message: park it, keep the worker going
             reason = f"processing failed: {type(exc).__name__}"
@@ -120,11 +120,11 @@ class BatchProcessor:
             await self._dead_letters.park([Rejected(parked, message.key, message.value)])
             async with self._pool.acquire() as conn, conn.transaction():
                 await store.record_dead_letters(conn, [parked])
-                await store.save_positions(conn, self._consumer, _positions([message]))
+                await positions.advance(conn, self._consumer, [move])
             return BatchResult(parked=1)
 
     async def _apply(self, decoded: Decoded) -> BatchResult:
-        messages, received, rejected = decoded.messages, decoded.received, decoded.rejected
+        received, rejected = decoded.received, decoded.rejected
         await self._dead_letters.park(rejected)
         result = BatchResult(parked=len(rejected))
         rules = self._rules
@@ -147,8 +147,10 @@ class BatchProcessor:
                     if self._rules is not None and fresh:
                         result.alert_events = await self._rules(conn, fresh)
                     await store.record_dead_letters(conn, [r.parked for r in rejected])
-                    await store.save_positions(conn, self._consumer, _positions(messages),
-                                               _clocks(fresh))
+                    clocks = _clocks(fresh)
+                    await positions.advance(conn, self._consumer, [
+                        dataclasses.replace(m, clock=clocks.get((m.topic, m.partition)))
+                        for m in decoded.moves])
             except BaseException:
                 if rules is not None:
                     rules.rollback()
@@ -161,7 +163,10 @@ class BatchProcessor:
         result.applied = len(fresh)
         result.duplicates = len(received) - len(fresh)
         if result.alert_events and self._publish_alerts is not None:
-            await self._publish_alerts()  # drains the outbox the transaction just filled
+            try:
+                await self._publish_alerts()  # drains the outbox the transaction just filled
+            except RETRY as exc:  # committed: the alert events wait in the outbox
+                log.warning("alert events wait in the outbox", error=type(exc).__name__)
         return result
 
     async def _decode(self, messages: Sequence[Message]) -> tuple[list[Received], list[Rejected]]:
@@ -205,9 +210,13 @@ def _clocks(received: Sequence[Received]) -> dict[tuple[str, int], datetime]:
     return clocks
 
 
-def _positions(messages: Sequence[Message]) -> dict[tuple[str, int], int]:
-    positions: dict[tuple[str, int], int] = {}
-    for m in messages:
-        key = (m.topic, m.partition)
-        positions[key] = max(positions.get(key, 0), m.offset + 1)
-    return positions
+def _one_by_one(decoded: Decoded) -> list[tuple[Message, Move]]:
+    """Each message with the move that covers it alone (for isolating a poison message)."""
+    starts = {(m.topic, m.partition): m.start for m in decoded.moves}
+    single = []
+    for message in decoded.messages:
+        key = (message.topic, message.partition)
+        single.append((message, Move(message.topic, message.partition, starts[key],
+                                     message.offset + 1, message.digest)))
+        starts[key] = message.offset + 1
+    return single

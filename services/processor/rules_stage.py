@@ -16,6 +16,9 @@ import asyncpg
 import structlog
 
 from services.common.alerts import AlertEvent
+from services.common.db import DATABASE_UNAVAILABLE
+from services.common.health import Health
+from services.common.kafka import BROKER_UNAVAILABLE
 from services.processor.adapters import rules_store
 from services.processor.adapters.alerts import (
     AlertPublisher,
@@ -124,7 +127,7 @@ class DeadlineWatch:
 
     def __init__(self, pool: asyncpg.Pool, stage: RuleStage, clock: Clock,
                  publisher: AlertPublisher, caught_up: Callable[[], list[int]],
-                 grace: timedelta = timedelta()) -> None:
+                 grace: timedelta = timedelta(), health: Health | None = None) -> None:
         self._pool = pool
         self._stage = stage
         self._pack = stage.pack
@@ -132,6 +135,28 @@ class DeadlineWatch:
         self._publisher = publisher
         self._caught_up = caught_up
         self._grace = grace
+        self._health = health or Health()
+
+    async def tick_safely(self) -> int:
+        """One timer tick that never raises: the timer is a trigger and PostgreSQL holds the
+        deadlines, so a tick that fails (a server down, or a bug) is reported and the next
+        tick tries again; nothing is lost by skipping one. Alert events left in the outbox
+        (their publication failed earlier) are published here too."""
+        try:
+            fired = await self.tick()
+            await self._publisher.publish()
+        except (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE) as exc:
+            if self._health.ready_component("deadlines"):
+                log.warning("deadline timer waiting for the servers", error=type(exc).__name__)
+            self._health.down("deadlines", f"servers unavailable ({type(exc).__name__})")
+            return 0
+        except Exception as exc:
+            log.error("deadline timer tick failed; retrying on the next tick",
+                      error=type(exc).__name__)
+            self._health.down("deadlines", f"tick failed ({type(exc).__name__})")
+            return 0
+        self._health.up("deadlines")
+        return fired
 
     async def tick(self) -> int:
         fired_total = 0

@@ -46,6 +46,10 @@ class EmbeddedBroker:
     def stop(self, timeout: float = 10.0) -> None:
         stop_child(self._process, signal.SIGTERM, timeout)
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def kill(self) -> None:
         """Stop the broker abruptly (tests of an unreachable broker)."""
         stop_child(self._process, signal.SIGKILL, 10.0)

@@ -23,6 +23,10 @@ class StackAddresses:
     database_url: str
     kafka_bootstrap: str
     started: tuple[str, ...]  # which servers this process started (for the banner)
+    # The embedded servers this process runs (None: configured from outside), so a supervisor
+    # can start one again on the same port if it dies.
+    postgres: EmbeddedPostgres | None = None
+    broker: EmbeddedBroker | None = None
 
 
 @contextmanager
@@ -44,7 +48,7 @@ def local_stack(data_dir: Path, database_url: str | None, kafka_bootstrap: str |
         env_file.write_text(
             f"DATABASE_URL={database_url}\nKAFKA_BOOTSTRAP_SERVERS={kafka_bootstrap}\n")
         try:
-            yield StackAddresses(database_url, kafka_bootstrap, tuple(started))
+            yield StackAddresses(database_url, kafka_bootstrap, tuple(started), postgres, broker)
         finally:
             env_file.unlink(missing_ok=True)
     finally:

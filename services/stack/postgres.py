@@ -70,6 +70,10 @@ class EmbeddedPostgres:
         # SIGINT is PostgreSQL's "fast" shutdown: roll back, checkpoint, exit.
         stop_child(self._process, signal.SIGINT, timeout)
 
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def _run_as(self) -> str | None:
         if os.geteuid() != 0:
             return None

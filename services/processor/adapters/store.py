@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 import asyncpg
 
@@ -107,26 +106,6 @@ async def write_changes(conn: asyncpg.Connection, changes: Changes) -> None:
             [x.service_kind for x in c], [x.active for x in c], [x.since for x in c],
             [x.last_event_at for x in c], [x.last_event_id for x in c],
             [x.ended_reason for x in c])
-
-
-async def save_positions(
-    conn: asyncpg.Connection, consumer: str, positions: dict[tuple[str, int], int],
-    clocks: dict[tuple[str, int], datetime] | None = None,
-) -> None:
-    """Record the next offset to read per (topic, partition), the tracking row, and the
-    latest recorded-at applied from it (the partition's stream clock)."""
-    if positions:
-        keys = sorted(positions)
-        clocks = clocks or {}
-        await conn.execute(sql.SAVE_POSITIONS, consumer, [t for t, _ in keys],
-                           [p for _, p in keys], [positions[k] for k in keys],
-                           [clocks.get(k) for k in keys])
-
-
-
-async def load_positions(conn: asyncpg.Connection, consumer: str, topic: str) -> dict[int, int]:
-    rows = await conn.fetch(sql.SELECT_POSITIONS, consumer, topic)
-    return {row["partition"]: row["next_offset"] for row in rows}
 
 
 async def record_dead_letters(conn: asyncpg.Connection, parked: Sequence[Parked]) -> None:

@@ -1,27 +1,33 @@
 """The processor as a Faust app: one worker process runs
-- the agency-event intake (a task: batch consumer with the tracking-row pattern),
+- the agency-event intake (a task: a tracked consumer, see services/common/tracked_consumer),
 - the alert projector (a Faust agent over the alerts topic),
-- the deadline timer (a Faust timer that asks PostgreSQL what is due).
+- the deadline timer (a Faust timer that asks PostgreSQL what is due),
+- /healthz, /readyz and /metrics (services/processor/entrypoints/health.py).
 
-Built by `create_app(settings)`; nothing is created at import time. Resources that need the
-event loop are built when the worker starts.
+None of them ends the worker when a server goes away: the intake pauses and retries from its
+tracked positions, the projector retries its batch, the timer skips ticks, and /readyz says
+why the worker is not ready. Built by `create_app(settings)`; nothing is created at import
+time. Resources that need the event loop are built when the worker starts.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import Any
 
 import faust
 import structlog
+from prometheus_client import CollectorRegistry
 
-from services.common.alerts import decode_alert_event
-from services.common.codec import DecodeError
+from services.common.backoff import Backoff
+from services.common.db import DATABASE_UNAVAILABLE
+from services.common.health import Health
+from services.common.kafka import BROKER_UNAVAILABLE
+from services.common.records import Message
 from services.common.settings import Settings
-from services.processor.adapters.alerts import project_alert_events
-from services.processor.adapters.dead_letters import Rejected
-from services.processor.adapters.store import Parked
 from services.processor.bootstrap import Processor, build_processor
+from services.processor.entrypoints.health import serve_health
 
 log = structlog.get_logger("joinedup.worker")
 
@@ -41,29 +47,38 @@ def create_app(settings: Settings) -> faust.App:
         broker_heartbeat_interval=settings.kafka_heartbeat_interval_ms / 1000,
         datadir=str(settings.data_dir / "faust"),
     )
-    started: asyncio.Event | None = None
+    health = Health()
+    health.down("processor", "starting")
+    registry = CollectorRegistry()
+    started = asyncio.Event()
     holder: dict[str, Processor] = {}
 
     async def processor() -> Processor:
-        nonlocal started
-        if started is None:
-            started = asyncio.Event()
         await started.wait()
         return holder["processor"]
 
     @app.task
-    async def intake() -> None:
-        nonlocal started
-        holder["processor"] = running = await build_processor(settings)
-        if started is None:
-            started = asyncio.Event()
-        started.set()
-        log.info("processor started", topic=settings.topics.agency_events)
+    async def run_processor() -> None:
+        runner = None
+        if settings.worker_health_port:
+            try:
+                runner = await serve_health(health, registry, settings.worker_health_host,
+                                            settings.worker_health_port)
+            except OSError as exc:  # the port is taken: work on, without the endpoints
+                log.error("health endpoints not served", port=settings.worker_health_port,
+                          error=type(exc).__name__)
         try:
-            await running.alerts.publish()  # whatever a previous run left in the outbox
-            await running.intake.run(running.stopping)
+            running = await _start(settings, health, registry)
+            holder["processor"] = running
+            started.set()
+            log.info("processor started", topic=settings.topics.agency_events)
+            try:
+                await running.intake.run(running.stopping)
+            finally:
+                await running.close()
         finally:
-            await running.close()
+            if runner is not None:
+                await runner.cleanup()
 
     alerts_topic = app.topic(settings.topics.alerts, key_serializer="raw", value_serializer="raw")
 
@@ -72,23 +87,34 @@ def create_app(settings: Settings) -> faust.App:
         """Alert events (raised, resolved, later acknowledged...) into the alert read model."""
         running = await processor()
         async for batch in stream.take_events(500, within=0.05):
-            events, rejected = [], []
-            for item in batch:
-                message = item.message
-                try:
-                    events.append(decode_alert_event(message.value or b""))
-                except DecodeError as exc:  # parked like any bad message, never dropped
-                    parked = Parked(message.topic, message.partition, message.offset,
-                                    f"undecodable alert event: {exc}")
-                    rejected.append(Rejected(parked, message.key, message.value))
-            await running.dead_letters.park(rejected)
-            async with running.pool.acquire() as conn:
-                await project_alert_events(conn, events)
+            await running.projector.project([
+                Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                        e.message.value, int((e.message.timestamp or 0) * 1000))
+                for e in batch])
 
     @app.timer(settings.timer_interval_seconds)
     async def deadlines() -> None:
         """Raise alerts for expectations now due, even when no event arrives."""
         if "processor" in holder:
-            await holder["processor"].deadlines.tick()
+            await holder["processor"].deadlines.tick_safely()
 
     return app
+
+
+async def _start(settings: Settings, health: Health, registry: CollectorRegistry) -> Processor:
+    """Build the processor, waiting (with backoff) for servers that are not there yet."""
+    backoff = Backoff(settings.retry_initial_seconds, settings.retry_max_seconds)
+    while True:
+        try:
+            running = await build_processor(settings, health=health, registry=registry)
+        except (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE) as exc:
+            delay = backoff.next()
+            log.warning("servers not reachable; the processor starts when they are",
+                        error=type(exc).__name__, retry_in=round(delay, 1))
+            health.down("processor", f"waiting for the servers ({type(exc).__name__})")
+            await asyncio.sleep(delay)
+            continue
+        health.up("processor")
+        with contextlib.suppress(*BROKER_UNAVAILABLE, *DATABASE_UNAVAILABLE):
+            await running.alerts.publish()  # whatever a previous run left in the outbox
+        return running

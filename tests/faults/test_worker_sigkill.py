@@ -1,18 +1,16 @@
-"""The real worker process (`joinedup worker`), killed with SIGKILL mid-stream and restarted:
-nothing lost, nothing doubled: read models, positions and alerts."""
+"""The real worker process (`joinedup worker`), killed with SIGKILL mid-batch again and again
+and restarted each time: nothing lost, nothing doubled: read models, positions and alerts."""
 
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import pytest
 
 from services.common.alerts import (
     AlertEvent,
@@ -20,34 +18,14 @@ from services.common.alerts import (
     alert_id_for,
     encode_alert_event,
 )
-from services.common.events import AgencyEvent
 from services.common.kafka import make_producer
 from services.common.settings import Settings
-from services.processor.domain.rules import (
-    PersonRuleState,
-    apply_event,
-    default_pack_path,
-    fire_due,
-    load_rule_pack,
-)
 from services.simulation import simulate
+from tests.faults.conftest import log_events, reference_alerts, start_worker
 from tests.integration.processor.conftest import publish, read_topic, register_sources, wait_for
 
-
-def reference_alerts(events: list[AgencyEvent], now: datetime) -> set[tuple[str, str, datetime]]:
-    """What the pure engine says, folding each person's events in log order."""
-    pack = load_rule_pack(default_pack_path())
-    states: dict[str, PersonRuleState] = {}
-    alerts = set()
-    for event in events:
-        state = states.get(event.person_key) or PersonRuleState(event.person_key)
-        outcome = apply_event(pack, state, event, event.recorded_at)
-        states[event.person_key] = outcome.state
-        alerts |= {(a.alert_event_id, a.action, a.at) for a in outcome.alert_events}
-    for state in states.values():
-        alerts |= {(a.alert_event_id, a.action, a.at)
-                   for _, a in fire_due(pack, state.expectations, now)}
-    return alerts
+pytestmark = pytest.mark.faults
+KILLS = 5
 
 
 async def _publish_foreign_alert(settings: Settings) -> str:
@@ -70,42 +48,30 @@ async def _publish_foreign_alert(settings: Settings) -> str:
     return alert_id
 
 
-def start_worker(settings: Settings, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
-        "JOINEDUP_DB_SCHEMA": settings.db_schema,
-        "JOINEDUP_TOPIC_PREFIX": settings.topic_prefix,
-        "JOINEDUP_PROCESSOR_GROUP": settings.processor_group,
-        "JOINEDUP_BATCH_MAX_EVENTS": "100",
-        "JOINEDUP_KAFKA_SESSION_TIMEOUT_MS": "6000",
-        "JOINEDUP_DATA_DIR": str(data_dir),
-        "JOINEDUP_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen([sys.executable, "-m", "services.operations.cli", "worker"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-async def test_sigkill_mid_stream_loses_and_doubles_nothing(
+async def test_repeated_sigkill_mid_batch_loses_and_doubles_nothing(
         migrated: Settings, pool: asyncpg.Pool, tmp_path: Path) -> None:
     events = simulate(seed=5, people=500, months=6, start=datetime(2026, 1, 5, tzinfo=UTC))
     assert len(events) >= 4_000
     await register_sources(pool, {(e.source.agency, e.source.service_kind) for e in events})
     await publish(migrated, events)
+    batch = {"JOINEDUP_BATCH_MAX_EVENTS": "100"}
 
-    worker = start_worker(migrated, tmp_path)
+    worker = start_worker(migrated, tmp_path, **batch)
     try:
-        await wait_for(pool, "SELECT count(*) FROM event_archive", 500, timeout=90)
-        worker.send_signal(signal.SIGKILL)
-        worker.wait(10)
-        killed_at = await pool.fetchval("SELECT count(*) FROM event_archive")
-        assert killed_at < len(events), "the kill must land mid-stream"
-        # Effects and positions commit together: what is archived is exactly what is tracked.
-        tracked = await pool.fetchval("SELECT coalesce(sum(next_offset), 0) FROM consumer_position")
-        assert tracked == killed_at
+        for kill in range(1, KILLS + 1):
+            await wait_for(pool, "SELECT count(*) FROM event_archive",
+                           kill * len(events) // (KILLS + 2), timeout=90)
+            worker.process.send_signal(signal.SIGKILL)
+            worker.process.wait(10)
+            killed_at = await pool.fetchval("SELECT count(*) FROM event_archive")
+            assert killed_at < len(events), "the kill must land mid-stream"
+            # Effects and positions commit together: what is archived is exactly what is
+            # tracked, at every kill.
+            tracked = await pool.fetchval(
+                "SELECT coalesce(sum(next_offset), 0) FROM consumer_position")
+            assert tracked == killed_at
+            worker = start_worker(migrated, tmp_path, **batch)
 
-        worker = start_worker(migrated, tmp_path)
         await wait_for(pool, "SELECT count(*) FROM event_archive", len(events), timeout=120)
         await asyncio.sleep(1.0)  # anything doubled would show up now
         counts = await pool.fetchrow(
@@ -121,7 +87,7 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
 
         # Alerts too: exactly the alert events the rules imply for this log, each once,
         # projected by the worker's Faust agent from the alerts topic.
-        expected_alerts = reference_alerts(events, datetime.now(UTC))
+        expected_alerts = reference_alerts(await log_events(migrated), datetime.now(UTC))
         assert len(expected_alerts) > 20
         await wait_for(pool, "SELECT count(*) FROM alert_history", len(expected_alerts),
                        timeout=60)
@@ -140,10 +106,5 @@ async def test_sigkill_mid_stream_loses_and_doubles_nothing(
         assert dict(parked[0].headers)["joinedup-reason"].decode().startswith(
             "undecodable alert event")
     finally:
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(30)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-    assert worker.returncode in (0, -signal.SIGTERM), worker.stderr.read().decode()[-2000:]
+        code = worker.stop()
+    assert code in (0, -signal.SIGTERM), worker.log()[-2000:]
