@@ -69,6 +69,8 @@ def make_settings(servers: Servers, **overrides: object) -> Settings:
         "kafka_session_timeout_ms": 6000,
         "kafka_heartbeat_interval_ms": 500,
         "batch_wait_ms": 20,
+        # Admission subscribes to agency topics by pattern: see new ones within a second.
+        "kafka_metadata_max_age_ms": 1000,
         "log_json": False,
     }
     values.update(overrides)

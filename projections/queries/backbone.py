@@ -11,11 +11,25 @@ CREATE TEMP TABLE IF NOT EXISTS archive_stage
     (LIKE event_archive INCLUDING DEFAULTS) ON COMMIT DELETE ROWS
 """
 
-# Returns the ids that were new: the rest were already archived, so their effects are too.
+# Returns the events that were new: the rest were archived before (by this batch's earlier
+# delivery, or by a concurrent worker whose insert this one waited for).
 ARCHIVE_FROM_STAGE = """
 INSERT INTO event_archive SELECT * FROM archive_stage
-ON CONFLICT (event_id) DO NOTHING
-RETURNING event_id
+ON CONFLICT (source_agency, event_id) DO NOTHING
+RETURNING source_agency, event_id::text AS event_id
+"""
+
+# For staged events archived before: the same bytes (a redelivery) or not.
+SAME_AS_ARCHIVED = """
+SELECT s.source_agency, s.event_id::text AS event_id, a.body = s.body AS same_body
+FROM archive_stage s JOIN event_archive a USING (source_agency, event_id)
+WHERE (s.source_agency, s.event_id) IN (
+    SELECT * FROM unnest($1::text[], $2::uuid[]))
+"""
+
+ARCHIVED_BODIES = """
+SELECT source_agency, event_id::text AS event_id, body FROM event_archive
+JOIN unnest($1::text[], $2::uuid[]) AS k(source_agency, event_id) USING (source_agency, event_id)
 """
 
 TIMELINE_COLUMNS = ("person_key", "occurred_at", "recorded_at", "event_id", "event_type",
@@ -73,10 +87,4 @@ ON CONFLICT (person_key, agency) DO UPDATE SET
     service_kind = EXCLUDED.service_kind, active = EXCLUDED.active, since = EXCLUDED.since,
     last_event_at = EXCLUDED.last_event_at, last_event_id = EXCLUDED.last_event_id,
     ended_reason = EXCLUDED.ended_reason
-"""
-
-RECORD_DEAD_LETTERS = """
-INSERT INTO dead_letter (topic, partition, kafka_offset, reason)
-SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::text[])
-ON CONFLICT DO NOTHING
 """

@@ -53,31 +53,35 @@ RETURNING credential_id
 
 # Each statement below runs on its own (autocommit): no transaction is held while producing.
 
+# Event ids are the publishing agency's: a receipt is keyed by (agency, event id), so one
+# agency's ids never block or shadow another's. Every statement below is for one agency ($1).
+
 # Claim each new event id for this request as 'pending'. Returns only the ids this request now
 # holds, with claimed_at as the claim's token for CLAIM_ACCEPTED / CLAIM_RELEASED. Ids are
 # inserted in sorted order, so two batches sharing ids wait for each other, never deadlock.
 CLAIM_EVENT_IDS = """
-INSERT INTO ingest_receipt (event_id, agency_id, content_hash, state, claimed_at)
-SELECT id, agency, hash, 'pending', now()
-FROM unnest($1::uuid[], $2::text[], $3::text[]) AS c(id, agency, hash) ORDER BY id
-ON CONFLICT (event_id) DO NOTHING
+INSERT INTO ingest_receipt (agency_id, event_id, content_hash, state, claimed_at)
+SELECT $1, id, hash, 'pending', now()
+FROM unnest($2::uuid[], $3::text[]) AS c(id, hash) ORDER BY id
+ON CONFLICT (agency_id, event_id) DO NOTHING
 RETURNING event_id::text AS event_id, claimed_at
 """
 
-# Take over pending claims of the same content older than $3 seconds: their request died.
+# Take over pending claims of the same content older than $4 seconds: their request died.
 TAKE_OVER_CLAIMS = """
 UPDATE ingest_receipt r SET claimed_at = now()
-FROM unnest($1::uuid[], $2::text[]) AS c(id, hash)
-WHERE r.event_id = c.id AND r.content_hash = c.hash AND r.state = 'pending'
-  AND r.claimed_at < now() - make_interval(secs => $3)
+FROM unnest($2::uuid[], $3::text[]) AS c(id, hash)
+WHERE r.agency_id = $1 AND r.event_id = c.id AND r.content_hash = c.hash
+  AND r.state = 'pending' AND r.claimed_at < now() - make_interval(secs => $4)
 RETURNING r.event_id::text AS event_id, r.claimed_at
 """
 
-# `stale`: a pending claim older than $2 seconds, which TAKE_OVER_CLAIMS may take.
+# `stale`: a pending claim older than $3 seconds, which TAKE_OVER_CLAIMS may take.
 SELECT_RECEIPTS = """
-SELECT event_id::text AS event_id, content_hash, state, kafka_partition, kafka_offset,
-       state = 'pending' AND claimed_at < now() - make_interval(secs => $2) AS stale
-FROM ingest_receipt WHERE event_id = ANY($1::uuid[])
+SELECT event_id::text AS event_id, content_hash, state, kafka_topic, kafka_partition,
+       kafka_offset,
+       state = 'pending' AND claimed_at < now() - make_interval(secs => $3) AS stale
+FROM ingest_receipt WHERE agency_id = $1 AND event_id = ANY($2::uuid[])
 """
 
 # Only our own claim (same token) turns accepted: a claim taken over is no longer ours.
@@ -85,14 +89,16 @@ CLAIM_ACCEPTED = """
 UPDATE ingest_receipt r
 SET state = 'accepted', kafka_topic = a.topic, kafka_partition = a.part, kafka_offset = a.off,
     accepted_at = now()
-FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::int[], $5::bigint[])
+FROM unnest($2::uuid[], $3::timestamptz[], $4::text[], $5::int[], $6::bigint[])
     AS a(id, claimed_at, topic, part, off)
-WHERE r.event_id = a.id AND r.claimed_at = a.claimed_at AND r.state = 'pending'
+WHERE r.agency_id = $1 AND r.event_id = a.id AND r.claimed_at = a.claimed_at
+  AND r.state = 'pending'
 """
 
 # The broker did not acknowledge: give the ids back, so a retry can claim them at once.
 CLAIM_RELEASED = """
 DELETE FROM ingest_receipt r
-USING unnest($1::uuid[], $2::timestamptz[]) AS c(id, claimed_at)
-WHERE r.event_id = c.id AND r.claimed_at = c.claimed_at AND r.state = 'pending'
+USING unnest($2::uuid[], $3::timestamptz[]) AS c(id, claimed_at)
+WHERE r.agency_id = $1 AND r.event_id = c.id AND r.claimed_at = c.claimed_at
+  AND r.state = 'pending'
 """

@@ -29,17 +29,18 @@ ON CONFLICT (expectation_id) DO UPDATE SET
 """
 
 INSERT_MARKERS = """
-INSERT INTO rule_marker (person_key, rule_id, role, event_id, occurred_at, state)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[],
-    $6::jsonb[])
+INSERT INTO rule_marker (person_key, rule_id, role, agency, event_id, occurred_at, state)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[],
+    $6::timestamptz[], $7::jsonb[])
 ON CONFLICT DO NOTHING
 """
 
 DELETE_MARKERS = """
 DELETE FROM rule_marker AS m
-USING unnest($1::text[], $2::text[], $3::text[], $4::uuid[]) AS d(person_key, rule_id, role, event_id)
+USING unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[])
+    AS d(person_key, rule_id, role, agency, event_id)
 WHERE m.person_key = d.person_key AND m.rule_id = d.rule_id AND m.role = d.role
-  AND m.event_id = d.event_id
+  AND m.agency = d.agency AND m.event_id = d.event_id
 """
 
 UPSERT_LEAD_TEAMS = """

@@ -5,7 +5,8 @@ these events on the alerts topic. Ids are deterministic, PagerDuty dedup-key sty
 replay or a second worker that notices the same deadline produces the very same event and
 the projector's idempotent write swallows it:
 
-* ``alert_id = uuid5(ALERT_NAMESPACE, "<rule id>|<person key>|<trigger event id>")``
+* ``alert_id = uuid5(ALERT_NAMESPACE, "<rule id>|<person key>|<agency>/<trigger event id>")``
+  (event ids are unique within their publishing agency only, so the agency is part of it)
 * ``alert_event_id = uuid5(ALERT_NAMESPACE, "<alert id>|<action>")`` (one raised and at most
   one resolved per alert; human actions later add a sequence number to the name).
 """
@@ -50,8 +51,10 @@ class AlertEvent:
     schema_version: int = 1
 
 
-def alert_id_for(rule_id: str, person_key: str, trigger_event_id: str) -> str:
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{person_key}|{trigger_event_id}"))
+def alert_id_for(rule_id: str, person_key: str, trigger_agency: str, trigger_event_id: str
+                 ) -> str:
+    return str(uuid.uuid5(ALERT_NAMESPACE,
+                          f"{rule_id}|{person_key}|{trigger_agency}/{trigger_event_id}"))
 
 
 def alert_event_id_for(alert_id: str, action: str) -> str:

@@ -90,6 +90,18 @@ def decode_event(data: bytes) -> AgencyEvent:
     return event_from_record(agency_codec().decode(data, named_unions=False))
 
 
+def read_event(value: bytes | None) -> tuple[AgencyEvent | None, str | None]:
+    """A message value as an event, or (None, the reason it cannot be read, safe to log)."""
+    if value is None:
+        return None, "undecodable: empty message (tombstone)"
+    try:
+        return decode_event(value), None
+    except DecodeError as exc:
+        return None, f"undecodable: {exc}"
+    except (KeyError, TypeError, ValueError) as exc:
+        return None, f"undecodable: {type(exc).__name__} while reading the record"
+
+
 def _utc(value: Any, field: str) -> datetime:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)

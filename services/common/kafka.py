@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -11,9 +12,16 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from services.common.settings import Settings
 
 
-async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = None) -> None:
-    """Create the topics if they are missing. Event topics keep everything (retention -1)."""
+async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = None,
+                        agencies: Iterable[str] = ()) -> None:
+    """Create the topics if they are missing (by default the fixed ones), and the topic of
+    each agency in `agencies`. Event topics keep everything (retention -1).
+
+    Create a topic before anything writes to it: Tansu acknowledges writes to a topic that
+    does not exist and keeps none of them, and a topic it auto-created on a metadata request
+    breaks when it is then created explicitly."""
     _, bootstrap = settings.require_servers()
+    topics = (*(topics or settings.topics.all()), *(settings.topics.agency(a) for a in agencies))
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -21,7 +29,7 @@ async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = Non
         wanted = [
             NewTopic(name, settings.topic_partitions, settings.topic_replication,
                      topic_configs={"retention.ms": "-1"} if settings.topic_replication > 1 else {})
-            for name in (topics or settings.topics.all()) if name not in existing
+            for name in dict.fromkeys(topics) if name not in existing
         ]
         if wanted:
             with contextlib.suppress(TopicAlreadyExistsError):

@@ -11,20 +11,59 @@ from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Agency ids name Kafka topics and principals: lower-case letters, digits and inner hyphens.
+AGENCY_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
 class Topics:
-    agency_events: str
-    alerts: str
-    dead_letter: str
+    """The topic names, from one prefix.
+
+    - ``<prefix>.agency-events.<agency>``: one per agency, written only by that agency's
+      principal (directly, or through the gateway, which writes as the agency it
+      authenticated). The topic, not a field in the payload, says who published.
+    - ``<prefix>.person-events``: what admission let through, keyed by person, in the one
+      order every read model folds (written only by joinedup's own principal).
+    - ``<prefix>.alerts`` and ``<prefix>.dead-letter``.
+    """
+
+    prefix: str
 
     @classmethod
     def with_prefix(cls, prefix: str) -> Topics:
-        return cls(f"{prefix}.agency-events", f"{prefix}.alerts", f"{prefix}.dead-letter")
+        return cls(prefix)
+
+    @property
+    def person_events(self) -> str:
+        return f"{self.prefix}.person-events"
+
+    @property
+    def alerts(self) -> str:
+        return f"{self.prefix}.alerts"
+
+    @property
+    def dead_letter(self) -> str:
+        return f"{self.prefix}.dead-letter"
+
+    def agency(self, agency_id: str) -> str:
+        if not AGENCY_ID.match(agency_id):
+            raise ValueError("an agency id is 1-63 lower-case letters, digits and inner hyphens")
+        return f"{self.prefix}.agency-events.{agency_id}"
+
+    @property
+    def agency_pattern(self) -> str:
+        """A regular expression matching every agency topic (a pattern subscription)."""
+        return "^" + re.escape(f"{self.prefix}.agency-events.") + "[a-z0-9-]+$"
+
+    def agency_of(self, topic: str) -> str | None:
+        """The agency whose topic this is, or None."""
+        stem = f"{self.prefix}.agency-events."
+        agency = topic[len(stem):] if topic.startswith(stem) else ""
+        return agency if AGENCY_ID.match(agency) else None
 
     def all(self) -> tuple[str, ...]:
-        return (self.agency_events, self.alerts, self.dead_letter)
+        """The topics every deployment has (agency topics come with their agencies)."""
+        return (self.person_events, self.alerts, self.dead_letter)
 
 
 class Settings(BaseSettings):
@@ -49,6 +88,7 @@ class Settings(BaseSettings):
     # InitProducerId, so it stays off unless a real cluster is configured.
     kafka_idempotence: bool = False
     processor_group: str = "joinedup-processor"
+    admission_group: str = "joinedup-admission"
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
     # How soon a pattern subscription sees a new topic (a newly registered agency's).
@@ -69,7 +109,6 @@ class Settings(BaseSettings):
     clock: Literal["wall", "stream"] = "wall"
     deadline_grace_seconds: float = 0.0
     timer_interval_seconds: float = 1.0
-    check_direct_publishers: bool = True
     # The worker's /healthz, /readyz and /metrics (0: not served).
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int = 8081

@@ -120,14 +120,21 @@ class TrackedConsumer:
         self._applied: dict[TopicPartition, int] = {}  # committed next offset
         self._fresh: set[TopicPartition] = set()      # sought; the first fetch may skip a gap
         self._refused: set[TopicPartition] = set()    # replaced log, refuse policy
-        self._caught_up: set[int] = set()
+        self._caught_up: set[TopicPartition] = set()
         self.applied_records = 0
 
     # --- what other components ask -----------------------------------------------------------
 
     def caught_up_partitions(self) -> list[int]:
         """Positioned partitions with nothing left below the last fetch's high watermark."""
-        return sorted(self._caught_up)
+        return sorted({tp.partition for tp in self._caught_up})
+
+    def caught_up_everywhere(self) -> bool:
+        """Nothing paused, and every assigned partition caught up (nothing assigned: True)."""
+        consumer = self._consumer
+        if consumer is None or self._waiting:
+            return consumer is None and not self._waiting
+        return consumer.assignment() <= self._caught_up
 
     @property
     def waiting(self) -> set[TopicPartition]:
@@ -282,13 +289,13 @@ class TrackedConsumer:
             self._consumer.pause(tp)
         self._waiting.add(tp)
         self._cursor.pop(tp, None)
-        self._caught_up.discard(tp.partition)
+        self._caught_up.discard(tp)
 
     def _note_lag(self, consumer: AIOKafkaConsumer) -> None:
         """Caught up: everything below the fetch response's high watermark is applied
         (Tansu's ListOffsets "latest" can lag the watermark, so end_offsets() is not used)."""
         self._caught_up = {
-            tp.partition for tp in consumer.assignment()
+            tp for tp in consumer.assignment()
             if tp not in self._waiting and (highwater := consumer.highwater(tp)) is not None
             and self._applied.get(tp, -1) >= highwater}
 
@@ -316,7 +323,7 @@ class TrackedConsumer:
             self._applied.pop(tp, None)
             self._fresh.discard(tp)
             self._refused.discard(tp)
-            self._caught_up.discard(tp.partition)
+            self._caught_up.discard(tp)
         if revoked and self._on_revoke is not None:
             self._on_revoke()
 

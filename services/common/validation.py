@@ -57,3 +57,14 @@ def event_problems(
         if reason:
             problems.append(Problem(f"{path}.value", reason, "invalid_identifier"))
     return problems
+
+
+def message_refusal(event: AgencyEvent, key: bytes | None) -> str | None:
+    """Why a message read from Kafka cannot be taken (contract problems, or a message key
+    that is not the person key), or None. Names fields, never values."""
+    problems = event_problems(event)
+    if problems:
+        return "invalid: " + "; ".join(str(p) for p in problems)
+    if key is not None and key.decode(errors="replace") != event.person_key:
+        return "invalid: message key must be the person key of the identifiers"
+    return None

@@ -21,7 +21,7 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
     """A connected gateway for the lifetime of the block (the HTTP app's lifespan)."""
     if migrate:  # both are idempotent; `joinedup api` may start before anything else
         await wait_and_migrate(settings)
-        await ensure_topics(settings, (settings.topics.agency_events,))
+        await ensure_topics(settings)
     # Every use of the pool is one autocommit statement that leaves no session state (no SET,
     # no advisory lock, no cursor), so connections go back without asyncpg's reset round trip.
     pool = await create_pool(settings, min_size=2, max_size=10, reset=keep_session)
@@ -29,7 +29,7 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
     timeout = settings.api_produce_timeout_seconds
     try:
         await producer.start()
-        yield Gateway(pool, EventPublisher(producer, settings.topics.agency_events, timeout),
+        yield Gateway(pool, EventPublisher(producer, settings.topics, timeout),
                       CredentialCache(pool, settings.api_credential_cache_seconds),
                       # By then the claimant has recorded, released or died: its produce
                       # gives up after `timeout` (see gateway_producer).

@@ -18,7 +18,8 @@ from projections.queries import ingest as q
 from services.common.agencies import register_agency
 from services.common.db import create_pool
 from services.common.events import SERVICE_KINDS
-from services.common.settings import Settings
+from services.common.kafka import ensure_topics
+from services.common.settings import AGENCY_ID, Settings
 from services.ingest.auth import new_token, token_hash
 
 ROTATION_GRACE = timedelta(hours=24)
@@ -41,11 +42,15 @@ class AgencySummary:
 
 async def create_agency(settings: Settings, agency_id: str, name: str, service_kind: str,
                         label: str | None = None) -> str:
-    """Register the agency (or update its name and kind) and issue a new token for it."""
+    """Register the agency (or update its name and kind), create its topic, and issue a new
+    token for it. The topic exists before the token does, so nothing is ever written to a
+    topic the broker would have to invent."""
     if service_kind not in SERVICE_KINDS:
         raise ValueError(f"service kind must be one of: {', '.join(SERVICE_KINDS)}")
-    if not agency_id.strip() or len(agency_id) > 200:
-        raise ValueError("agency id must be 1-200 characters")
+    if not AGENCY_ID.match(agency_id):
+        raise ValueError("agency id must be 1-63 lower-case letters, digits and inner hyphens "
+                         "(it names the agency's Kafka topic and principal)")
+    await ensure_topics(settings, agencies=[agency_id])
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn, conn.transaction():

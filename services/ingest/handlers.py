@@ -66,23 +66,23 @@ async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[Agen
     first: dict[str, int] = {}  # the first position of each id in this request
     for i, event in enumerate(events):
         first.setdefault(event.event_id, i)
-    claims = {i: Claim(events[i].event_id, agency_id, hashes[i]) for i in first.values()}
+    claims = {i: Claim(events[i].event_id, hashes[i]) for i in first.values()}
     outcomes: dict[int, Outcome] = {}
     # Positions to claim, to take over (stale), and to wait for (claimed by another request).
     new, stale, waiting = list(claims), list[int](), list[int]()
     deadline, pause = time.monotonic() + gateway.claim_wait, 0.005
     while True:
-        held = await claim(gateway.pool, [claims[i] for i in new]) if new else {}
+        held = await claim(gateway.pool, agency_id, [claims[i] for i in new]) if new else {}
         if stale:
-            held.update(await take_over(gateway.pool, [claims[i] for i in stale],
+            held.update(await take_over(gateway.pool, agency_id, [claims[i] for i in stale],
                                         gateway.stale_after))
-        outcomes.update(await _produce(gateway, {i: events[i] for i in new + stale
-                                                 if events[i].event_id in held}, held))
+        outcomes.update(await _produce(gateway, agency_id, {i: events[i] for i in new + stale
+                                                            if events[i].event_id in held}, held))
         others = [i for i in new + stale if events[i].event_id not in held] + waiting
         if not others:
             break
-        found = await receipts_for(gateway.pool, [events[i].event_id for i in others],
-                                   gateway.stale_after)
+        found = await receipts_for(gateway.pool, agency_id,
+                                   [events[i].event_id for i in others], gateway.stale_after)
         new, stale, waiting = [], [], []
         for i in others:
             receipt = found.get(events[i].event_id)
@@ -107,7 +107,7 @@ async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[Agen
             for i in range(len(events))]
 
 
-async def _produce(gateway: Gateway, events: dict[int, AgencyEvent],
+async def _produce(gateway: Gateway, agency_id: str, events: dict[int, AgencyEvent],
                    held: dict[str, datetime]) -> dict[int, Outcome]:
     """Produce the events this request holds, then settle their claims."""
     if not events:
@@ -125,8 +125,8 @@ async def _produce(gateway: Gateway, events: dict[int, AgencyEvent],
             outcomes[i] = Outcome("accepted", event.event_id, delivery.partition, delivery.offset)
             accepted.append((event.event_id, token, delivery))
     try:
-        await accept(gateway.pool, accepted)
-        await release(gateway.pool, released)
+        await accept(gateway.pool, agency_id, accepted)
+        await release(gateway.pool, agency_id, released)
     except _DATABASE_ERRORS as exc:
         log.warning("claims not settled; they go stale", error=type(exc).__name__,
                     accepted=len(accepted), released=len(released))

@@ -1,4 +1,6 @@
-"""`joinedup simulate`: generate a synthetic population and publish it to the agency topic."""
+"""`joinedup simulate`: generate a synthetic population and publish it as its agencies would,
+each agency's events straight onto that agency's own topic (the way a direct publisher does;
+admission checks and forwards them)."""
 
 from __future__ import annotations
 
@@ -27,8 +29,9 @@ async def register_simulated_agencies(settings: Settings) -> None:
 
 async def publish_events(settings: Settings, events: list[AgencyEvent], *,
                          show_progress: bool = True) -> None:
-    """Produce keyed by person, acks=all, a window of sends in flight at a time."""
-    await ensure_topics(settings)
+    """Produce to each event's agency topic, keyed by person, acks=all, a window of sends
+    in flight at a time."""
+    await ensure_topics(settings, agencies={e.source.agency for e in events})
     producer = make_producer(settings)
     await producer.start()
     try:
@@ -37,7 +40,7 @@ async def publish_events(settings: Settings, events: list[AgencyEvent], *,
             pending = []
             for event in events:
                 pending.append(await producer.send(
-                    settings.topics.agency_events, encode_event(event),
+                    settings.topics.agency(event.source.agency), encode_event(event),
                     key=event.person_key.encode()))
                 if len(pending) >= 5_000:
                     await asyncio.gather(*pending)

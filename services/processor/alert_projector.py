@@ -18,12 +18,11 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 from services.common.alerts import AlertEvent, decode_alert_event
 from services.common.codec import DecodeError
 from services.common.db import DATABASE_UNAVAILABLE
+from services.common.dead_letters import DeadLetterTopic, Parked, Rejected
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.records import Message
 from services.processor.adapters.alerts import project_alert_events
-from services.processor.adapters.dead_letters import DeadLetterTopic, Rejected
-from services.processor.adapters.store import Parked
 
 log = structlog.get_logger("joinedup.alerts")
 _RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE)

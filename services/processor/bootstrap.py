@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -11,15 +12,15 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
-from services.common.agencies import PublisherPolicy
+from services.admission.bootstrap import build_admission
 from services.common.db import create_pool, wait_and_migrate
+from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
 from services.processor.adapters import store
 from services.processor.adapters.alerts import AlertPublisher
-from services.processor.adapters.dead_letters import DeadLetterTopic
 from services.processor.alert_projector import AlertProjector
 from services.processor.clock import Clock, StreamClock, WallClock
 from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack
@@ -41,15 +42,30 @@ class Processor:
     deadlines: DeadlineWatch
     pipeline: BatchProcessor
     intake: TrackedConsumer
+    admission: TrackedConsumer
     projector: AlertProjector
     health: Health
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def run(self) -> None:
+        """Admission and the intake, until `stopping` is set."""
+        await asyncio.gather(self.admission.run(self.stopping), self.intake.run(self.stopping))
 
     async def close(self) -> None:
         self.stopping.set()
         with contextlib.suppress(Exception):
             await self.producer.stop()
         await self.pool.close()
+
+
+def _caught_up(intake: TrackedConsumer, admission: TrackedConsumer) -> Callable[[], list[int]]:
+    """The person-event partitions whose deadlines may fire: caught up here, and nothing
+    waiting upstream in this worker's admission (events it has yet to forward could meet a
+    deadline). Across several workers each one knows only its own admission: there, as on
+    the wall clock in general, a late event resolves an alert as "reported late"."""
+    def partitions() -> list[int]:
+        return intake.caught_up_partitions() if admission.caught_up_everywhere() else []
+    return partitions
 
 
 def load_pack(settings: Settings) -> RulePack:
@@ -59,7 +75,7 @@ def load_pack(settings: Settings) -> RulePack:
 
 def make_clock(settings: Settings) -> Clock:
     if settings.clock == "stream":
-        return StreamClock(settings.processor_group, settings.topics.agency_events)
+        return StreamClock(settings.processor_group, settings.topics.person_events)
     return WallClock()
 
 
@@ -79,20 +95,19 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     except BaseException:
         await pool.close()
         raise
-    policy = PublisherPolicy(pool) if settings.check_direct_publishers else None
     dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter)
     alerts = AlertPublisher(pool, producer, settings.topics.alerts)
     stage = RuleStage(pack)
     pipeline = BatchProcessor(
-        pool, dead_letters, consumer=settings.processor_group, policy=policy,
-        rules=stage if rules else None,
+        pool, dead_letters, consumer=settings.processor_group, rules=stage if rules else None,
         publish_alerts=alerts.publish if rules else None)
-    intake = processor_intake(settings, pool, pipeline, stage, health,
-                              ConsumerMetrics(registry))
+    metrics = ConsumerMetrics(registry)
+    intake = processor_intake(settings, pool, pipeline, stage, health, metrics)
+    admission = build_admission(settings, pool, producer, dead_letters, health, metrics)
     deadlines = DeadlineWatch(pool, stage, clock or make_clock(settings), alerts,
-                              intake.caught_up_partitions,
+                              _caught_up(intake, admission),
                               timedelta(seconds=settings.deadline_grace_seconds), health)
     projector = AlertProjector(pool, dead_letters, health, settings.retry_initial_seconds,
                                settings.retry_max_seconds)
     return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,
-                     intake, projector, health)
+                     intake, admission, projector, health)

@@ -23,19 +23,17 @@ import asyncpg
 import structlog
 
 from services.common import positions
-from services.common.agencies import PublisherPolicy
-from services.common.codec import DecodeError
 from services.common.db import DATABASE_UNAVAILABLE
-from services.common.event_codec import decode_event
+from services.common.dead_letters import DeadLetterTopic, Parked, Rejected, record_dead_letters
+from services.common.event_codec import read_event
 from services.common.events import Identifier
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.positions import Move, PositionConflict
 from services.common.records import Message
 from services.common.tracked_consumer import Batch
-from services.common.validation import event_problems
+from services.common.validation import message_refusal
 from services.processor.adapters import store
-from services.processor.adapters.dead_letters import DeadLetterTopic, Rejected
-from services.processor.adapters.store import Parked, Received
+from services.processor.adapters.store import Received
 from services.processor.handlers import fold
 from services.processor.rules_stage import RuleStage
 
@@ -68,12 +66,11 @@ AlertPublisher = Callable[[], Awaitable[object]]
 
 class BatchProcessor:
     def __init__(self, pool: asyncpg.Pool, dead_letters: DeadLetterTopic, consumer: str,
-                 policy: PublisherPolicy | None = None, rules: RuleStage | None = None,
+                 rules: RuleStage | None = None,
                  publish_alerts: AlertPublisher | None = None) -> None:
         self._pool = pool
         self._dead_letters = dead_letters
         self._consumer = consumer
-        self._policy = policy
         self._rules = rules
         self._publish_alerts = publish_alerts
         # Identifiers already in person_identifier: most events repeat them, and skipping
@@ -119,7 +116,7 @@ class BatchProcessor:
             parked = Parked(message.topic, message.partition, message.offset, reason)
             await self._dead_letters.park([Rejected(parked, message.key, message.value)])
             async with self._pool.acquire() as conn, conn.transaction():
-                await store.record_dead_letters(conn, [parked])
+                await record_dead_letters(conn, [parked])
                 await positions.advance(conn, self._consumer, [move])
             return BatchResult(parked=1)
 
@@ -132,12 +129,12 @@ class BatchProcessor:
         async with rules.lock if rules is not None else contextlib.nullcontext():
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
-                    new_ids = await store.archive(conn, received)
-                    fresh: list[Received] = []
-                    for item in received:  # first copy of each new event, in log order
-                        if item.event.event_id in new_ids:
-                            new_ids.discard(item.event.event_id)
-                            fresh.append(item)
+                    archived = await store.archive(conn, received)
+                    fresh = archived.fresh
+                    clashes = [_clash(item) for item in archived.clashes]
+                    if clashes:  # parked before the position moves past them
+                        await self._dead_letters.park(clashes)
+                        rejected = [*rejected, *clashes]
                     events = [item.event for item in fresh]
                     view = await store.load_view(conn, events)
                     changes = fold(events, view)
@@ -146,7 +143,7 @@ class BatchProcessor:
                     await store.write_changes(conn, changes)
                     if self._rules is not None and fresh:
                         result.alert_events = await self._rules(conn, fresh)
-                    await store.record_dead_letters(conn, [r.parked for r in rejected])
+                    await record_dead_letters(conn, [r.parked for r in rejected])
                     clocks = _clocks(fresh)
                     await positions.advance(conn, self._consumer, [
                         dataclasses.replace(m, clock=clocks.get((m.topic, m.partition)))
@@ -161,7 +158,8 @@ class BatchProcessor:
             self._known_identifiers.clear()
         self._known_identifiers.update(changes.identifiers)
         result.applied = len(fresh)
-        result.duplicates = len(received) - len(fresh)
+        result.duplicates = archived.duplicates
+        result.parked = len(rejected)
         if result.alert_events and self._publish_alerts is not None:
             try:
                 await self._publish_alerts()  # drains the outbox the transaction just filled
@@ -173,32 +171,16 @@ class BatchProcessor:
         received: list[Received] = []
         rejected: list[Rejected] = []
         for m in messages:
-            reason = None
-            try:
-                if m.value is None:
-                    raise DecodeError("empty message (tombstone)")
-                event = decode_event(m.value)
-            except DecodeError as exc:
-                reason = f"undecodable: {exc}"
-            except (KeyError, TypeError, ValueError) as exc:
-                reason = f"undecodable: {type(exc).__name__} while reading the record"
-            else:
-                problems = event_problems(event)
-                if problems:
-                    reason = "invalid: " + "; ".join(str(p) for p in problems)
-                elif m.key is not None and m.key.decode(errors="replace") != event.person_key:
-                    reason = "invalid: message key must be the person key of the identifiers"
-                elif self._policy is not None and not await self._policy.allows(
-                        event.source.agency):
-                    reason = "refused: source.agency is not registered to publish"
-            if reason is None and m.value is not None:
+            event, reason = read_event(m.value)
+            if event is not None:
+                reason = message_refusal(event, m.key)
+            if event is not None and reason is None and m.value is not None:
                 received.append(Received(event, m.value, m.topic, m.partition, m.offset))
             else:
                 log.warning("message parked", topic=m.topic, partition=m.partition,
                             offset=m.offset, reason=reason)
-                reason = reason or "undecodable: empty message"
-                rejected.append(Rejected(Parked(m.topic, m.partition, m.offset, reason),
-                                         m.key, m.value))
+                rejected.append(Rejected(Parked(m.topic, m.partition, m.offset,
+                                                reason or "undecodable"), m.key, m.value))
         return received, rejected
 
 
@@ -208,6 +190,15 @@ def _clocks(received: Sequence[Received]) -> dict[tuple[str, int], datetime]:
         key = (r.topic, r.partition)
         clocks[key] = max(clocks.get(key, r.event.recorded_at), r.event.recorded_at)
     return clocks
+
+
+def _clash(item: Received) -> Rejected:
+    reason = ("refused: this agency already published a different event with this event id "
+              "(event ids identify one event per agency)")
+    log.warning("message parked", topic=item.topic, partition=item.partition,
+                offset=item.offset, reason=reason)
+    return Rejected(Parked(item.topic, item.partition, item.offset, reason),
+                    item.event.person_key.encode(), item.body)
 
 
 def _one_by_one(decoded: Decoded) -> list[tuple[Message, Move]]:

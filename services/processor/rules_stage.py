@@ -102,11 +102,12 @@ class RuleStage:
             added.extend(outcome.new_markers)
             pruned.extend(outcome.pruned_markers)
             alerts.extend(outcome.alert_events)
-        pruned_keys = {(m.rule_id, m.role, m.event_id) for m in pruned}
+        pruned_keys = {(m.rule_id, m.role, m.agency, m.event_id) for m in pruned}
         partition_of = {r.event.person_key: r.partition for r in fresh}
         await rules_store.save_expectations(conn, changed.values(), partition_of)
         await rules_store.save_markers(
-            conn, [m for m in added if (m.rule_id, m.role, m.event_id) not in pruned_keys],
+            conn, [m for m in added
+                   if (m.rule_id, m.role, m.agency, m.event_id) not in pruned_keys],
             pruned)
         await rules_store.save_lead_teams(conn, [
             s for p, s in states.items() if (s.lead_team, s.lead_team_since) != lead_teams[p]])

@@ -93,7 +93,7 @@ class InProcess:
 
 async def start_in_process(settings: Settings, *, rules: bool = True) -> InProcess:
     processor = await running_processor(settings, rules=rules)
-    task = asyncio.create_task(processor.intake.run(processor.stopping))
+    task = asyncio.create_task(processor.run())
     return InProcess(processor, task)
 
 
@@ -165,7 +165,7 @@ async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: 
                      ) -> list[tuple[int, int, AgencyEvent]]:
     """(partition, offset, event) for everything on the processor's topic, in log order."""
     consumer = AIOKafkaConsumer(
-        settings.topics.agency_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
+        settings.topics.person_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     found: list[tuple[int, int, AgencyEvent]] = []

@@ -69,7 +69,9 @@ async def test_positions_beyond_a_new_logs_end_replay_it(
         found = await counts(conn)
         resets = await conn.fetch("SELECT partition, stored_offset, log_start, reason "
                                   "FROM log_reset ORDER BY partition")
-        tracked = await conn.fetchval("SELECT sum(next_offset) FROM consumer_position")
+        tracked = await conn.fetchval(
+            "SELECT sum(next_offset) FROM consumer_position WHERE consumer = $1",
+            settings.processor_group)
     finally:
         await conn.close()
     assert found["archive"] == found["distinct_timeline"] == 500
@@ -115,18 +117,26 @@ async def test_refuse_policy_keeps_a_replaced_log_paused_and_not_ready(
     try:
         await _archived(pool, schema, 100)
         used = {r[0] for r in await pool.fetch(
-            f'SELECT partition FROM "{schema}".consumer_position WHERE next_offset > 0')}
+            f'SELECT partition FROM "{schema}".consumer_position WHERE next_offset > 0 '
+            "AND consumer = $1", settings.processor_group)}
         broker = restart_broker(own_broker, tmp_path / "tansu-2.log")
         await ensure_topics(settings)
         await publish(settings, people_events(50, seed=7))
 
         async def refused() -> set[int]:
             found = {r[0] for r in await pool.fetch(
-                f'SELECT partition FROM "{schema}".log_reset WHERE log_start IS NULL')}
+                f'SELECT partition FROM "{schema}".log_reset WHERE log_start IS NULL '
+                "AND consumer = $1", settings.processor_group)}
             return found if found == used else set()
         await wait_until(refused, 60)
         assert not running.processor.health.ready
         assert {tp.partition for tp in running.processor.intake.waiting} == used
+
+        async def admission_refused() -> bool:  # its agency topic was replaced too
+            return bool(running.processor.admission.waiting) and bool(await pool.fetchval(
+                f'SELECT count(*) FROM "{schema}".log_reset WHERE consumer = $1',
+                settings.admission_group))
+        await wait_until(admission_refused, 30)
         await asyncio.sleep(1.0)  # a refused partition must stay paused, not catch up
         from_refused = await pool.fetchval(
             f'SELECT count(*) FROM "{schema}".event_archive WHERE kafka_partition = ANY($1)',

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from services.common.event_codec import encode_event
 from services.common.events import AgencyEvent
 from services.common.kafka import make_producer
-from services.common.settings import Settings
+from services.common.settings import Settings, Topics
 
 log = structlog.get_logger("joinedup.ingest")
 
@@ -36,9 +36,12 @@ def gateway_producer(settings: Settings) -> AIOKafkaProducer:
 
 
 class EventPublisher:
-    def __init__(self, producer: AIOKafkaProducer, topic: str, timeout: float) -> None:
+    """Writes each event to its agency's own topic (the gateway writes as the agency it
+    authenticated; admission checks the event's agency against the topic)."""
+
+    def __init__(self, producer: AIOKafkaProducer, topics: Topics, timeout: float) -> None:
         self._producer = producer
-        self._topic = topic
+        self._topics = topics
         self._timeout = timeout
 
     async def publish(self, events: Sequence[AgencyEvent]) -> list[Delivery | None]:
@@ -62,13 +65,14 @@ class EventPublisher:
 
     async def _send(self, event: AgencyEvent) -> Delivery:
         ack = await (await self._producer.send(
-            self._topic, encode_event(event), key=event.person_key.encode()))
+            self._topics.agency(event.source.agency), encode_event(event),
+            key=event.person_key.encode()))
         return Delivery(ack.topic, ack.partition, ack.offset)
 
     async def ready(self) -> bool:
-        """A broker answers a metadata request now (not from the cache) and has the topic."""
+        """A broker answers a metadata request now (not from the cache) and has the topics."""
         try:
             cluster = await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2.0)
         except (KafkaError, TimeoutError, OSError):
             return False
-        return bool(cluster.partitions_for_topic(self._topic))
+        return bool(cluster.partitions_for_topic(self._topics.person_events))

@@ -56,12 +56,12 @@ async def save_markers(conn: asyncpg.Connection, added: Sequence[Marker],
     if added:
         await conn.execute(
             sql.INSERT_MARKERS, [m.person_key for m in added], [m.rule_id for m in added],
-            [m.role for m in added], [m.event_id for m in added],
+            [m.role for m in added], [m.agency for m in added], [m.event_id for m in added],
             [m.occurred_at for m in added], [dumps(m) for m in added])
     if pruned:
         await conn.execute(
             sql.DELETE_MARKERS, [m.person_key for m in pruned], [m.rule_id for m in pruned],
-            [m.role for m in pruned], [m.event_id for m in pruned])
+            [m.role for m in pruned], [m.agency for m in pruned], [m.event_id for m in pruned])
 
 
 async def save_lead_teams(conn: asyncpg.Connection, states: Iterable[PersonRuleState]) -> None:

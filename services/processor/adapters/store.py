@@ -6,6 +6,7 @@ consumer position commit together or not at all.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import asyncpg
 
 from projections.queries import backbone as sql
+from services.common.event_codec import decode_event
 from services.common.events import AgencyEvent, Referral
 from services.processor.domain.caseload import CaseloadEntry
 from services.processor.domain.referrals import ReferralState
@@ -30,31 +32,69 @@ class Received:
     offset: int
 
 
-@dataclass(frozen=True, slots=True)
-class Parked:
-    topic: str
-    partition: int
-    offset: int
-    reason: str
-
-
 async def prepare_connection(conn: asyncpg.Connection) -> None:
     """Pool `init` hook: the staging table the archive is COPYed through."""
     await conn.execute(sql.CREATE_ARCHIVE_STAGE)
 
 
-async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> set[str]:
-    """Archive the batch; return the ids that were not archived before."""
+@dataclass(frozen=True, slots=True)
+class Archived:
+    fresh: list[Received]     # new: the first copy of each, in log order
+    duplicates: int           # copies of events archived before (or earlier in the batch)
+    clashes: list[Received]   # an event id the agency already used for a different event
+
+
+async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> Archived:
+    """Archive the batch, and tell new events from copies and from clashes.
+
+    An event is identified by (source agency, event id). A copy of an archived event (the
+    same bytes, or the same content written under another schema version) changes nothing;
+    the same id with different content is a clash: refused, never applied, never dropped
+    silently (the caller parks it with the reason)."""
     if not batch:
-        return set()
+        return Archived([], 0, [])
     await conn.copy_records_to_table(
         "archive_stage", columns=sql.ARCHIVE_COLUMNS,
         records=[(uuid.UUID(r.event.event_id), r.event.person_key, r.event.event_type,
                   r.event.source.agency, r.event.occurred_at, r.event.recorded_at,
                   r.event.schema_version, r.event.sensitivity, r.body, r.topic, r.partition,
                   r.offset) for r in batch])
-    rows = await conn.fetch(sql.ARCHIVE_FROM_STAGE)
-    return {str(row["event_id"]) for row in rows}
+    new = {(r["source_agency"], r["event_id"]) for r in await conn.fetch(sql.ARCHIVE_FROM_STAGE)}
+    keys = [(r.event.source.agency, r.event.event_id) for r in batch]
+    before = sorted({k for k in keys if k not in new})
+    same_body: dict[tuple[str, str], bool] = {}
+    archived: dict[tuple[str, str], AgencyEvent] = {}
+    if before:
+        rows = await conn.fetch(sql.SAME_AS_ARCHIVED, [a for a, _ in before],
+                                [i for _, i in before])
+        same_body = {(r["source_agency"], r["event_id"]): r["same_body"] for r in rows}
+        differing = [k for k, same in same_body.items() if not same]
+        if differing:  # rare: decode what was archived and compare contents
+            rows = await conn.fetch(sql.ARCHIVED_BODIES, [a for a, _ in differing],
+                                    [i for _, i in differing])
+            archived = {(r["source_agency"], r["event_id"]): decode_event(r["body"])
+                        for r in rows}
+    fresh: list[Received] = []
+    clashes: list[Received] = []
+    first: dict[tuple[str, str], Received] = {}
+    for item, key in zip(batch, keys, strict=True):
+        if key in new and key not in first:
+            first[key] = item
+            fresh.append(item)
+            continue
+        earlier = first.get(key)
+        if earlier is not None:
+            same = earlier.body == item.body or same_content(earlier.event, item.event)
+        else:
+            same = same_body.get(key, True) or same_content(archived[key], item.event)
+        if not same:
+            clashes.append(item)
+    return Archived(fresh, len(batch) - len(fresh) - len(clashes), clashes)
+
+
+def same_content(a: AgencyEvent, b: AgencyEvent) -> bool:
+    """The same fact, whichever schema version wrote it."""
+    return dataclasses.replace(a, schema_version=0) == dataclasses.replace(b, schema_version=0)
 
 
 async def load_view(conn: asyncpg.Connection, events: Sequence[AgencyEvent]) -> PersonView:
@@ -106,10 +146,3 @@ async def write_changes(conn: asyncpg.Connection, changes: Changes) -> None:
             [x.service_kind for x in c], [x.active for x in c], [x.since for x in c],
             [x.last_event_at for x in c], [x.last_event_id for x in c],
             [x.ended_reason for x in c])
-
-
-async def record_dead_letters(conn: asyncpg.Connection, parked: Sequence[Parked]) -> None:
-    if parked:
-        await conn.execute(
-            sql.RECORD_DEAD_LETTERS, [p.topic for p in parked], [p.partition for p in parked],
-            [p.offset for p in parked], [p.reason for p in parked])

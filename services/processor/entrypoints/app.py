@@ -1,5 +1,6 @@
 """The processor as a Faust app: one worker process runs
-- the agency-event intake (a task: a tracked consumer, see services/common/tracked_consumer),
+- admission (a task: a tracked consumer of every agency topic, see services/admission),
+- the person-event intake (a task: a tracked consumer, see services/common/tracked_consumer),
 - the alert projector (a Faust agent over the alerts topic),
 - the deadline timer (a Faust timer that asks PostgreSQL what is due),
 - /healthz, /readyz and /metrics (services/processor/entrypoints/health.py).
@@ -71,9 +72,9 @@ def create_app(settings: Settings) -> faust.App:
             running = await _start(settings, health, registry)
             holder["processor"] = running
             started.set()
-            log.info("processor started", topic=settings.topics.agency_events)
+            log.info("processor started", topic=settings.topics.person_events)
             try:
-                await running.intake.run(running.stopping)
+                await running.run()
             finally:
                 await running.close()
         finally:

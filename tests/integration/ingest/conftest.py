@@ -64,11 +64,14 @@ async def gateway(migrated: Settings) -> AsyncIterator[Gateway]:
         yield Gateway(url, settings, token)
 
 
-async def topic_events(settings: Settings, bootstrap: str | None = None,
-                       idle_ms: int = 1500) -> list[tuple[bytes | None, AgencyEvent]]:
-    """Everything on the agency topic: read until no message arrives for `idle_ms`."""
+async def topic_events(settings: Settings, bootstrap: str | None = None, idle_ms: int = 1500,
+                       agencies: Sequence[str] = (AGENCY, SOURCES["HOUSING"].agency)
+                       ) -> list[tuple[bytes | None, AgencyEvent]]:
+    """Everything on the agencies' topics (where the gateway writes): read until no message
+    arrives for `idle_ms`."""
     consumer = AIOKafkaConsumer(
-        settings.topics.agency_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
+        *(settings.topics.agency(a) for a in agencies),
+        bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
     found: list[tuple[bytes | None, AgencyEvent]] = []

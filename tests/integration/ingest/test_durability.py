@@ -101,7 +101,8 @@ async def test_broker_down_is_503_then_a_retry_writes_once(
                 replacement = EmbeddedBroker(tmp_path / "tansu-2.log", port=broker.port)
                 replacement.start()
                 try:
-                    await ensure_topics(settings)  # memory storage: the restart lost them
+                    # memory storage: the restart lost them (the agency topic too)
+                    await ensure_topics(settings, agencies=["hmp-leeds"])
                     await _until_ready(http)
                     retried = await http.post("/v1/events", json=event_to_json(during))
                     assert retried.status_code == 202, retried.text

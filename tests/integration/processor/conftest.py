@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from services.common.agencies import register_agency
 from services.common.event_codec import encode_event
 from services.common.events import AgencyEvent
-from services.common.kafka import make_producer
+from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
 from tests.factories import SOURCES
@@ -27,7 +27,7 @@ async def register_sources(pool: asyncpg.Pool, agencies: Iterable[tuple[str, str
 async def running(migrated: Settings) -> AsyncIterator[Processor]:
     processor = await build_processor(migrated, migrate=False)
     await register_sources(processor.pool, [(s.agency, s.service_kind) for s in SOURCES.values()])
-    task = asyncio.create_task(processor.intake.run(processor.stopping))
+    task = asyncio.create_task(processor.run())
     try:
         yield processor
     finally:
@@ -37,22 +37,27 @@ async def running(migrated: Settings) -> AsyncIterator[Processor]:
 
 
 async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> None:
+    """As direct publishers do: each event onto its agency's own topic, keyed by person."""
+    await ensure_topics(settings, agencies={e.source.agency for e in events})
     producer = make_producer(settings)
     await producer.start()
     try:
-        sends = [await producer.send(settings.topics.agency_events, encode_event(e),
+        sends = [await producer.send(settings.topics.agency(e.source.agency), encode_event(e),
                                      key=e.person_key.encode()) for e in events]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()
 
 
-async def publish_raw(settings: Settings, messages: Sequence[tuple[bytes | None, bytes]]) -> None:
+async def publish_raw(settings: Settings, messages: Sequence[tuple[bytes | None, bytes]],
+                      agency: str = SOURCES["PRISON"].agency) -> None:
+    """Bytes as they are, onto an agency's topic (default: the PRISON source's)."""
+    await ensure_topics(settings, agencies=[agency])
     producer = make_producer(settings)
     await producer.start()
     try:
         for key, value in messages:
-            await (await producer.send(settings.topics.agency_events, value, key=key))
+            await (await producer.send(settings.topics.agency(agency), value, key=key))
     finally:
         await producer.stop()
 

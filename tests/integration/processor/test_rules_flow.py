@@ -29,7 +29,7 @@ async def clocked(migrated: Settings) -> AsyncIterator[tuple[Processor, ManualCl
     processor = await build_processor(migrated, migrate=False, clock=clock)
     await register_sources(processor.pool, [(s.agency, s.service_kind)
                                             for s in f.SOURCES.values()])
-    intake = asyncio.create_task(processor.intake.run(processor.stopping))
+    intake = asyncio.create_task(processor.run())
     projector = asyncio.create_task(_project(processor))
     try:
         yield processor, clock

@@ -20,21 +20,28 @@ from services.processor.domain.rules.wording import describe_event
 
 @dataclass(frozen=True, slots=True)
 class Seen:
-    """An event as rules see it: ids, times and facts (a live event or a remembered one)."""
+    """An event as rules see it: ids, times and facts (a live event or a remembered one).
+
+    An event is identified by its id together with its agency: ids are chosen by each
+    agency, so two agencies' events may share one, and neither may stand for the other."""
 
     event_id: str
     occurred_at: datetime
     recorded_at: datetime
     facts: Mapping[str, object]
+    agency: str = ""
 
     @classmethod
     def of(cls, marker: Marker) -> Seen:
         return cls(marker.event_id, marker.occurred_at, marker.recorded_at or marker.occurred_at,
-                   marker.facts)
+                   marker.facts, marker.agency)
 
     @property
-    def order(self) -> tuple[datetime, str]:
-        return self.occurred_at, self.event_id
+    def order(self) -> tuple[datetime, str, str]:
+        return self.occurred_at, self.event_id, self.agency
+
+    def same_event(self, marker: Marker) -> bool:
+        return marker.event_id == self.event_id and marker.agency == self.agency
 
 
 def point_at_each_other(pair: Pair, a: Mapping[str, object], b: Mapping[str, object]) -> bool:
@@ -48,12 +55,12 @@ def pairs(rule: Rule, seen: Seen, halves: list[Marker]) -> tuple[Seen, Seen] | N
     With several candidates the most recent one is taken: one alert per arriving half."""
     assert rule.pair is not None
     partners = [m for m in halves
-                if m.event_id != seen.event_id
+                if not seen.same_event(m)
                 and abs(m.occurred_at - seen.occurred_at) <= rule.pair.within
                 and point_at_each_other(rule.pair, seen.facts, m.facts)]
     if not partners:
         return None
-    partner = Seen.of(max(partners, key=lambda m: (m.occurred_at, m.event_id)))
+    partner = Seen.of(max(partners, key=lambda m: (m.occurred_at, m.event_id, m.agency)))
     later, earlier = sorted([seen, partner], key=lambda s: s.order, reverse=True)
     return later, earlier
 
@@ -63,7 +70,7 @@ def context_for(rule: Rule, trigger: Seen, contexts: list[Marker]) -> str | None
     best: tuple[Marker, str] | None = None
     for marker in contexts:
         for context in rule.contexts:
-            if (marker.event_id != trigger.event_id and context.matcher.matches(marker.facts)
+            if (not trigger.same_event(marker) and context.matcher.matches(marker.facts)
                     and trigger.occurred_at - context.within <= marker.occurred_at
                     <= trigger.occurred_at
                     and (best is None or marker.occurred_at > best[0].occurred_at)):
@@ -78,7 +85,7 @@ def triggers_for(rule: Rule, context: Seen, triggers: list[Marker]) -> list[tupl
         if not spec.matcher.matches(context.facts):
             continue
         for marker in triggers:
-            if (marker.event_id != context.event_id
+            if (not context.same_event(marker)
                     and context.occurred_at <= marker.occurred_at
                     <= context.occurred_at + spec.within):
                 words = _words(context.facts, context.occurred_at, spec.within.days)

@@ -66,7 +66,8 @@ def apply_event(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
     interests = pack.interested_in(event.event_type)
     if not interests and event.event_type != LEAD_CHANGE[0] and settled(pack, state, now):
         return _unchanged(state)  # most events: no rule reads this type, and no clock is due
-    seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event))
+    seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event),
+                event.source.agency)
     concerned = matched(interests, seen.facts)
     if not concerned and not changes_lead(seen.facts) and settled(pack, state, now):
         return _unchanged(state)  # a type some rule reads, but none of their conditions hold
@@ -78,7 +79,8 @@ def apply_event_to_every_rule(pack: RulePack, state: PersonRuleState, event: Age
     """``apply_event`` without its shortcuts (the event-type index, skipped rules, the
     unchanged state returned as it was): every matcher of every rule is tried and every rule
     visited. The reference that tests hold the shortcuts to."""
-    seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event))
+    seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event),
+                event.source.agency)
     concerned = [(rule, Match.of(rule, seen.facts)) for rule in pack.rules]
     return _evaluate(pack, state, seen, max(now, event.recorded_at), concerned)
 
@@ -108,7 +110,7 @@ class _Run:
         self.pack, self.now, self.person = pack, now, state.person_key
         self.expectations = {e.expectation_id: e for e in state.expectations}
         self.markers = list(state.markers)
-        self.marker_keys: set[tuple[str, str, str]] | None = None  # made when first needed
+        self.marker_keys: set[tuple[str, str, str, str]] | None = None  # made when needed
         self.lead_team, self.lead_since = state.lead_team, state.lead_team_since
         self.changed: dict[str, Expectation] = {}
         self.new_markers: list[Marker] = []
@@ -184,12 +186,12 @@ class _Run:
 
     def remember(self, rule: Rule, seen: Seen, match: Match) -> None:
         if self.marker_keys is None:
-            self.marker_keys = {(m.rule_id, m.role, m.event_id) for m in self.markers}
+            self.marker_keys = {(m.rule_id, m.role, m.agency, m.event_id) for m in self.markers}
         for role in match.roles(rule):
-            if (rule.id, role, seen.event_id) not in self.marker_keys:
+            if (rule.id, role, seen.agency, seen.event_id) not in self.marker_keys:
                 marker = Marker(self.person, rule.id, role, seen.event_id, seen.occurred_at,
-                                self.kept_facts(seen), seen.recorded_at)
-                self.marker_keys.add((rule.id, role, seen.event_id))
+                                self.kept_facts(seen), seen.recorded_at, seen.agency)
+                self.marker_keys.add((rule.id, role, seen.agency, seen.event_id))
                 self.markers.append(marker)
                 self.new_markers.append(marker)
 
@@ -237,7 +239,7 @@ class _Run:
 
     def raise_now(self, rule: Rule, seen: Seen, window_start: datetime | None = None,
                   context: str = "") -> None:
-        expectation_id = alert_id_for(rule.id, self.person, seen.event_id)
+        expectation_id = alert_id_for(rule.id, self.person, seen.agency, seen.event_id)
         if expectation_id in self.expectations:
             return  # the same trigger again: nothing changes
         expectation = self.new(expectation_id, rule, seen, seen.occurred_at, ALERTED, {}, False,
@@ -247,7 +249,7 @@ class _Run:
 
     def open_deadline(self, rule: Rule, seen: Seen) -> None:
         assert rule.expect is not None and rule.window is not None
-        expectation_id = alert_id_for(rule.id, self.person, seen.event_id)
+        expectation_id = alert_id_for(rule.id, self.person, seen.agency, seen.event_id)
         if expectation_id in self.expectations:
             return  # the same trigger again: nothing changes
         due = due_at(rule.window, seen)
@@ -265,10 +267,10 @@ class _Run:
                 return
         earliest = seen.occurred_at - rule.window.lookback
         candidates = [m for m in self.markers_of(rule, "fulfil")
-                      if m.event_id != seen.event_id and m.occurred_at >= earliest
+                      if not seen.same_event(m) and m.occurred_at >= earliest
                       and rule.expect.correlates(m.facts, keys)]
         if candidates:  # it arrived before its trigger (out of order) or within the lookback
-            first = min(candidates, key=lambda m: (m.occurred_at, m.event_id))
+            first = min(candidates, key=lambda m: (m.occurred_at, m.event_id, m.agency))
             self.satisfy(expectation, Seen.of(first))
 
     def supersede(self, rule: Rule, seen: Seen, due: datetime) -> bool:

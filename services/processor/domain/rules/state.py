@@ -79,6 +79,7 @@ class Marker:
     occurred_at: datetime
     attributes: tuple[tuple[str, object], ...] = ()
     recorded_at: datetime | None = None
+    agency: str = ""  # the event's publishing agency: with event_id, which event it was
 
     @property
     def facts(self) -> dict[str, object]:

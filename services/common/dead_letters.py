@@ -1,4 +1,5 @@
-"""Parking unreadable or refused messages on the dead-letter topic, with the reason.
+"""Parking unreadable or refused messages on the dead-letter topic, with the reason, and
+recording them in PostgreSQL (the position and reason only, never the content).
 
 The original key and bytes are kept untouched so the message can be re-driven once fixed;
 the reason and the source position travel as headers. Publishing waits for acks=all before
@@ -12,9 +13,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import asyncpg
 from aiokafka import AIOKafkaProducer
 
-from services.processor.adapters.store import Parked
+from projections.queries import dead_letters as sql
+
+
+@dataclass(frozen=True, slots=True)
+class Parked:
+    topic: str
+    partition: int
+    offset: int
+    reason: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +56,10 @@ class DeadLetterTopic:
             for r in rejected
         ]
         await asyncio.gather(*sends)
+
+
+async def record_dead_letters(conn: asyncpg.Connection, parked: Sequence[Parked]) -> None:
+    if parked:
+        await conn.execute(
+            sql.RECORD_DEAD_LETTERS, [p.topic for p in parked], [p.partition for p in parked],
+            [p.offset for p in parked], [p.reason for p in parked])

@@ -1,0 +1,25 @@
+"""Admission's composition root: a tracked consumer of every agency topic (a pattern, so a
+newly registered agency's topic is picked up without a restart)."""
+
+from __future__ import annotations
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from services.admission.handler import Admission
+from services.common.agencies import PublisherPolicy
+from services.common.dead_letters import DeadLetterTopic
+from services.common.health import Health
+from services.common.settings import Settings
+from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
+
+
+def build_admission(settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
+                    dead_letters: DeadLetterTopic, health: Health, metrics: ConsumerMetrics
+                    ) -> TrackedConsumer:
+    admission = Admission(pool, producer, settings.topics, dead_letters, PublisherPolicy(pool),
+                          name=settings.admission_group)
+    return TrackedConsumer(
+        settings, pool, admission, name=settings.admission_group,
+        group=settings.admission_group, pattern=settings.topics.agency_pattern, health=health,
+        metrics=metrics, reset_policy=settings.on_log_reset)
