@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,6 +129,11 @@ class Settings(BaseSettings):
 
     log_level: str = "INFO"
     log_json: bool = True
+    # Third-party loggers (aiokafka, faust, mode, asyncpg, uvicorn, httpx...) stay at this
+    # level even when log_level is DEBUG: their debug lines print Kafka message keys (person
+    # keys) and Avro values, and request parts. Lower it only to chase a library problem; the
+    # redaction filter still scrubs those lines (see services.common.redaction).
+    log_library_level: str = "INFO"
 
     @field_validator("db_schema")
     @classmethod
@@ -135,6 +141,13 @@ class Settings(BaseSettings):
         if not _IDENT.match(value):
             raise ValueError("must be a lower-case SQL identifier")
         return value
+
+    @field_validator("log_level", "log_library_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if not isinstance(logging.getLevelName(value.upper()), int):
+            raise ValueError("must be a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return value.upper()
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:

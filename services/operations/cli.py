@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 # where XDG_RUNTIME_DIR is unset (containers, CI); joinedup does not use that directory.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
-from services.common.logging import configure_logging  # noqa: E402
+from services.common.logging import configure_logging, logging_config  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
 from services.stack.local import load_stack_env  # noqa: E402
@@ -26,7 +26,8 @@ from services.stack.local import load_stack_env  # noqa: E402
 def _settings() -> Settings:
     load_stack_env(Settings().data_dir)
     settings = Settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.log_json,
+                      library_level=settings.log_library_level)
     return settings
 
 
@@ -56,7 +57,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         sys.stderr.write(f"joinedup worker: the rule pack is invalid\n{exc}\n")
         return 2
     app = create_app(settings)
-    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True)
+    # Our logging config, or mode clears the root handlers and installs an unfiltered one.
+    config = logging_config(settings.log_level, settings.log_json,
+                            library_level=settings.log_library_level)
+    worker = faust.Worker(app, loglevel=settings.log_level.lower(), quiet=True,
+                          logging_config=config)
     worker.execute_from_commandline()
     return 0
 
