@@ -89,7 +89,9 @@ class Settings(BaseSettings):
     # InitProducerId, so it stays off unless a real cluster is configured.
     kafka_idempotence: bool = False
     processor_group: str = "joinedup-processor"
-    admission_group: str = "joinedup-admission"
+    # Admission's consumer group and tracking name; by default the processor group's, plus
+    # "-admission" (so isolating a processor group isolates its admission too).
+    admission_group: str = ""
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 1_000
     # How soon a pattern subscription sees a new topic (a newly registered agency's).
@@ -148,6 +150,12 @@ class Settings(BaseSettings):
         if not isinstance(logging.getLevelName(value.upper()), int):
             raise ValueError("must be a log level: DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return value.upper()
+
+    @model_validator(mode="after")
+    def _admission_group_follows_the_processor_group(self) -> Settings:
+        if not self.admission_group:
+            self.admission_group = f"{self.processor_group}-admission"
+        return self
 
     @model_validator(mode="after")
     def _production_needs_real_servers(self) -> Settings:
