@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     api_claim_wait_seconds: float = 2.0
     # How long a gateway trusts a token it has checked: revocation takes effect within this.
     api_credential_cache_seconds: float = 10.0
+    # Deadlines for the gateway's database work. Its statements take milliseconds; one held
+    # up by a locked table, a stalled server or an exhausted pool answers 503 (retry) within
+    # about these bounds instead of holding the request and a pooled connection.
+    api_statement_timeout_ms: int = Field(default=2_000, gt=0)
+    api_lock_timeout_ms: int = Field(default=1_000, gt=0)
+    api_pool_acquire_timeout_seconds: float = Field(default=2.0, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

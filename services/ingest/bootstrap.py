@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from services.common.db import create_pool, keep_session, wait_and_migrate
+from services.common.db import BoundedPool, create_pool, keep_session, wait_and_migrate
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 from services.ingest.adapters.publisher import EventPublisher, gateway_producer
@@ -24,7 +24,15 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
         await ensure_topics(settings, (settings.topics.agency_events,))
     # Every use of the pool is one autocommit statement that leaves no session state (no SET,
     # no advisory lock, no cursor), so connections go back without asyncpg's reset round trip.
-    pool = await create_pool(settings, min_size=2, max_size=10, reset=keep_session)
+    # Server-side timeouts end a statement stuck on a lock or a slow plan (the server cancels
+    # it, so nothing waits on); command_timeout is the client's backstop for a server that
+    # does not answer at all; BoundedPool bounds the wait for a connection.
+    statement_timeout = settings.api_statement_timeout_ms
+    pool = BoundedPool(await create_pool(
+        settings, min_size=2, max_size=10, reset=keep_session,
+        server_settings={"statement_timeout": str(statement_timeout),
+                         "lock_timeout": str(settings.api_lock_timeout_ms)},
+        command_timeout=statement_timeout / 1000 + 1.0), settings.api_pool_acquire_timeout_seconds)
     producer = gateway_producer(settings)
     timeout = settings.api_produce_timeout_seconds
     try:

@@ -15,8 +15,10 @@ with Retry-After. A new event or a batch of them costs two statements and one pr
 The at-least-once edge every Kafka producer has without transactions remains: if the gateway
 dies between the broker's acknowledgement and step 3, the claim stays pending, and a retry
 after `stale_after` takes it over and writes a second copy. The processor archives by event
-id, so its effects stay exactly once. If only the database fails at step 3, the events are on
-the log, so the answer is still 202 and the claims are left to go stale (logged).
+id, so its effects stay exactly once. If the database fails after the broker acknowledged
+(at step 3, or looking up other ids), the acknowledged events are on the log, so they are
+still answered 202 and their claims are left to go stale (logged); the events this request
+did not produce are answered 503 "not written".
 """
 
 from __future__ import annotations
@@ -27,9 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
 import structlog
 
+from services.common.db import DATABASE_UNAVAILABLE, BoundedPool
 from services.common.events import AgencyEvent
 from services.ingest.adapters.publisher import Delivery, EventPublisher
 from services.ingest.adapters.receipts import (
@@ -45,14 +47,13 @@ from services.ingest.domain.outcomes import Outcome, conflict, in_progress, not_
 from services.ingest.domain.parsing import content_hash
 
 log = structlog.get_logger("joinedup.ingest")
-_DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 @dataclass(frozen=True, slots=True)
 class Gateway:
     """What the handlers need: the receipts database and the event log."""
 
-    pool: asyncpg.Pool
+    pool: BoundedPool
     publisher: EventPublisher
     credentials: CredentialCache
     stale_after: float = 30.0  # seconds after which a pending claim belongs to a dead request
@@ -61,13 +62,30 @@ class Gateway:
 
 async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[AgencyEvent]
                          ) -> list[Outcome]:
-    """One outcome per event, in order. Events are already checked and authorised."""
+    """One outcome per event, in order. Events are already checked and authorised.
+
+    A database failure (one of DATABASE_UNAVAILABLE) never raises: what the broker
+    acknowledged keeps its "accepted", everything else is "not_written".
+    """
     hashes = [content_hash(e) for e in events]
     first: dict[str, int] = {}  # the first position of each id in this request
     for i, event in enumerate(events):
         first.setdefault(event.event_id, i)
     claims = {i: Claim(events[i].event_id, agency_id, hashes[i]) for i in first.values()}
     outcomes: dict[int, Outcome] = {}
+    try:
+        await _claim_and_produce(gateway, events, hashes, claims, outcomes)
+    except DATABASE_UNAVAILABLE as exc:
+        log.warning("receipts database unavailable", error=type(exc).__name__,
+                    written=len(outcomes), not_written=len(claims) - len(outcomes))
+        outcomes.update((i, not_written(events[i].event_id)) for i in claims if i not in outcomes)
+    return [outcomes.get(i) or _repeat(outcomes, first, hashes, events, i)
+            for i in range(len(events))]
+
+
+async def _claim_and_produce(gateway: Gateway, events: Sequence[AgencyEvent], hashes: list[str],
+                             claims: dict[int, Claim], outcomes: dict[int, Outcome]) -> None:
+    """Fill `outcomes` for each position in `claims`, as the module docstring describes."""
     # Positions to claim, to take over (stale), and to wait for (claimed by another request).
     new, stale, waiting = list(claims), list[int](), list[int]()
     deadline, pause = time.monotonic() + gateway.claim_wait, 0.005
@@ -103,8 +121,6 @@ async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[Agen
         if not (new or stale):
             await asyncio.sleep(pause)
             pause = min(pause * 2, 0.1)
-    return [outcomes.get(i) or _repeat(outcomes, first, hashes, events, i)
-            for i in range(len(events))]
 
 
 async def _produce(gateway: Gateway, events: dict[int, AgencyEvent],
@@ -127,7 +143,7 @@ async def _produce(gateway: Gateway, events: dict[int, AgencyEvent],
     try:
         await accept(gateway.pool, accepted)
         await release(gateway.pool, released)
-    except _DATABASE_ERRORS as exc:
+    except DATABASE_UNAVAILABLE as exc:
         log.warning("claims not settled; they go stale", error=type(exc).__name__,
                     accepted=len(accepted), released=len(released))
     return outcomes

@@ -10,9 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from projections.queries import ingest as q
+from services.common.db import BoundedPool
 from services.ingest.adapters.publisher import Delivery
 
 
@@ -33,14 +32,14 @@ class Claim:
     content_hash: str
 
 
-async def claim(pool: asyncpg.Pool, claims: Sequence[Claim]) -> dict[str, datetime]:
+async def claim(pool: BoundedPool, claims: Sequence[Claim]) -> dict[str, datetime]:
     """The new ids this request now holds -> the claim's token."""
     rows = await pool.fetch(q.CLAIM_EVENT_IDS, [c.event_id for c in claims],
                             [c.agency_id for c in claims], [c.content_hash for c in claims])
     return {r["event_id"]: r["claimed_at"] for r in rows}
 
 
-async def take_over(pool: asyncpg.Pool, claims: Sequence[Claim], stale_after: float
+async def take_over(pool: BoundedPool, claims: Sequence[Claim], stale_after: float
                     ) -> dict[str, datetime]:
     """The stale claims of the same content this request now holds -> the new token."""
     rows = await pool.fetch(q.TAKE_OVER_CLAIMS, [c.event_id for c in claims],
@@ -48,7 +47,7 @@ async def take_over(pool: asyncpg.Pool, claims: Sequence[Claim], stale_after: fl
     return {r["event_id"]: r["claimed_at"] for r in rows}
 
 
-async def receipts_for(pool: asyncpg.Pool, event_ids: Sequence[str], stale_after: float
+async def receipts_for(pool: BoundedPool, event_ids: Sequence[str], stale_after: float
                        ) -> dict[str, Receipt]:
     rows = await pool.fetch(q.SELECT_RECEIPTS, list(event_ids), stale_after)
     return {r["event_id"]: Receipt(r["event_id"], r["content_hash"], r["state"] == "accepted",
@@ -56,7 +55,7 @@ async def receipts_for(pool: asyncpg.Pool, event_ids: Sequence[str], stale_after
             for r in rows}
 
 
-async def accept(pool: asyncpg.Pool, accepted: Sequence[tuple[str, datetime, Delivery]]
+async def accept(pool: BoundedPool, accepted: Sequence[tuple[str, datetime, Delivery]]
                  ) -> None:
     """Mark held claims accepted, with where the broker put each event."""
     if accepted:
@@ -65,7 +64,7 @@ async def accept(pool: asyncpg.Pool, accepted: Sequence[tuple[str, datetime, Del
                            [a[2].offset for a in accepted])
 
 
-async def release(pool: asyncpg.Pool, released: Sequence[tuple[str, datetime]]) -> None:
+async def release(pool: BoundedPool, released: Sequence[tuple[str, datetime]]) -> None:
     """Give back held claims whose events the broker did not acknowledge."""
     if released:
         await pool.execute(q.CLAIM_RELEASED, [r[0] for r in released], [r[1] for r in released])
