@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     api_statement_timeout_ms: int = Field(default=2_000, gt=0)
     api_lock_timeout_ms: int = Field(default=1_000, gt=0)
     api_pool_acquire_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Requests being handled at once; more are answered 503 at once rather than queued
+    # behind the ten pooled connections and the broker. Probes and metrics are not counted.
+    api_max_in_flight: int = Field(default=200, gt=0)
+    # Request line and headers together, and the number of headers: over either is 431.
+    api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    api_max_headers: int = Field(default=100, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -50,11 +50,15 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
 def server(settings: Settings, *, migrate: bool = True, **overrides: object) -> uvicorn.Server:
     """A uvicorn server for the gateway app on settings.api_host:api_port."""
     from services.ingest.entrypoints.http import create_app
+    from services.ingest.entrypoints.protocol import bounded_head
 
     options: dict[str, object] = {
         "host": settings.api_host, "port": settings.api_port, "log_config": None,
         "access_log": False,  # request lines carry no personal data, but the metrics cover it
         "proxy_headers": False, "server_header": False, "lifespan": "on",
+        # uvicorn bounds a request head only with h11; httptools is given a bounded protocol.
+        "http": bounded_head(settings.api_max_header_bytes),
+        "h11_max_incomplete_event_size": settings.api_max_header_bytes,
     }
     options.update(overrides)
     return uvicorn.Server(uvicorn.Config(create_app(settings, migrate=migrate), **options))  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from services.ingest.bootstrap import gateway_running
 from services.ingest.entrypoints import schemas as s
 from services.ingest.entrypoints.body import RequestRefused
 from services.ingest.entrypoints.errors import RedactedErrors
+from services.ingest.entrypoints.limits import RequestLimits
 from services.ingest.entrypoints.metrics import UNAUTHENTICATED, GatewayMetrics
 from services.ingest.entrypoints.publishing import problem_response, publishing_router
 
@@ -50,6 +51,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(publishing_router(settings.api_max_batch_events))
     _add_operations(app)
     _add_error_handlers(app)
+    # Before any route runs: shed load, refuse oversized heads. (Middleware added later runs
+    # outside, so RedactedErrors still wraps this.)
+    app.add_middleware(RequestLimits, max_in_flight=settings.api_max_in_flight,
+                       max_header_bytes=settings.api_max_header_bytes,
+                       max_headers=settings.api_max_headers)
     app.add_middleware(RedactedErrors)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -47,8 +47,9 @@ def publishing_router(max_batch_events: int) -> APIRouter:
     common: dict[int | str, dict[str, Any]] = {
         401: s.UNAUTHENTICATED, 413: s.problem("body over the size limit"),
         415: s.problem("wrong content type"),
-        503: s.problem("the event log did not acknowledge: nothing recorded, retry",
-                     s.UNAVAILABLE)}
+        431: s.problem("request line and headers over the size limit, or too many headers"),
+        503: s.problem("the event log did not acknowledge, or too many requests are being "
+                       "handled (code overloaded): nothing recorded, retry", s.UNAVAILABLE)}
 
     @router.post("/events", status_code=202, response_model=None, responses={
         202: {"description": "written and acknowledged by the broker (acks=all)",
