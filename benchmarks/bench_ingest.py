@@ -69,7 +69,7 @@ async def raw_produce(settings: Settings, events: list[AgencyEvent]) -> float:
     await producer.start()
     try:
         started = time.perf_counter()
-        sends = [await producer.send(settings.topics.agency_events, encode_event(e),
+        sends = [await producer.send(settings.topics.agency(e.source.agency), encode_event(e),
                                      key=e.person_key.encode()) for e in events]
         await asyncio.gather(*sends)
         return len(events) / (time.perf_counter() - started)

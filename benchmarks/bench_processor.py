@@ -1,11 +1,12 @@
 """Processor throughput into the timeline, next to raw aiokafka consumption and COPY.
 
-Preloads a topic with a simulated population (>= 200,000 events), then measures in the same
-run on the same machine:
-  1. raw aiokafka: getmany() over the whole topic, counting messages;
+Preloads the agencies' topics with a simulated population (>= 200,000 events), as direct
+publishers would, then measures in the same run on the same machine:
+  1. raw aiokafka: getmany() over the agency topics, counting messages;
   2. PostgreSQL COPY of the same timeline rows into a scratch table;
-  3. the processor: decode, check, archive, fold (timeline, referrals, caseload), write,
-     track the position, with the rule pack on or off.
+  3. the worker's pipeline, one process: admission (decode, check the publisher owns the
+     topic, forward keyed by person) and the processor (decode, check, archive, fold
+     timeline, referrals and caseload, write, track the position), rule pack on or off.
 Run: `make bench` (or `python benchmarks/bench_processor.py --people 20000`).
 """
 
@@ -24,16 +25,17 @@ from services.common.db import create_pool, wait_and_migrate
 from services.common.events import AgencyEvent
 from services.common.logging import configure_logging
 from services.common.settings import Settings
-from services.operations.simulate import generate, publish_events
+from services.operations.simulate import generate, publish_events, register_simulated_agencies
 from services.processor.bootstrap import build_processor
 from services.processor.domain.timeline import timeline_entry
 
 _SETTLED = "SELECT (SELECT count(*) FROM event_archive) + (SELECT count(*) FROM dead_letter)"
 
 
-async def raw_consume(settings: Settings, expected: int) -> float:
+async def raw_consume(settings: Settings, expected: int, agencies: set[str]) -> float:
     consumer = AIOKafkaConsumer(
-        settings.topics.agency_events, bootstrap_servers=settings.kafka_bootstrap,
+        *(settings.topics.agency(a) for a in sorted(agencies)),
+        bootstrap_servers=settings.kafka_bootstrap,
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False,
         fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
     await consumer.start()
@@ -65,7 +67,7 @@ async def copy_rows(settings: Settings, events: list[AgencyEvent]) -> float:
 async def processor_rate(settings: Settings, expected: int, rules: bool) -> float:
     await wait_and_migrate(settings)
     processor = await build_processor(settings, migrate=False, rules=rules)
-    task = asyncio.create_task(processor.intake.run(processor.stopping))
+    task = asyncio.create_task(processor.run())
     try:
         started = None
         while True:
@@ -87,16 +89,20 @@ async def main(people: int, months: int, rules: bool) -> None:
     events = generate(11, people, months, datetime(2026, 1, 5, tzinfo=UTC))
     with bench_settings() as settings:
         await wait_and_migrate(settings)
+        await register_simulated_agencies(settings)
         await publish_events(settings, events, show_progress=False)
         n = len(events)
         print(f"preloaded {n:,} events for {people:,} people")
-        raw = await raw_consume(settings, n)
+        raw = await raw_consume(settings, n, {e.source.agency for e in events})
         copy = await copy_rows(settings, events)
         rate = await processor_rate(settings, n, rules=False)
         await check_timeline(settings, n)
         with_rules = settings.model_copy(update={
             "db_schema": settings.db_schema + "_rules",
-            "processor_group": settings.processor_group + "-rules"})
+            "processor_group": settings.processor_group + "-rules",
+            "admission_group": settings.processor_group + "-rules-admission"})
+        await wait_and_migrate(with_rules)
+        await register_simulated_agencies(with_rules)
         rules_rate = await processor_rate(with_rules, n, rules=True) if rules else 0.0
         if rules:
             await check_timeline(with_rules, n)

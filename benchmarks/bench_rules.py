@@ -57,7 +57,7 @@ from services.common.identifiers import make_nhs_number
 from services.common.kafka import ensure_topics, make_producer
 from services.common.logging import configure_logging
 from services.common.settings import Settings
-from services.operations.simulate import generate, publish_events
+from services.operations.simulate import generate, publish_events, register_simulated_agencies
 from services.simulation.agencies import AGENCY_BY_ID, LEEDS
 
 IMMEDIATE_RULE = "prison-release-no-settled-accommodation"
@@ -75,7 +75,8 @@ def scoped(settings: Settings, name: str) -> Settings:
     return settings.model_copy(update={
         "db_schema": f"{settings.db_schema}_{name}",
         "topic_prefix": f"{settings.topic_prefix}{name}",
-        "processor_group": f"{settings.processor_group}-{name}"})
+        "processor_group": f"{settings.processor_group}-{name}",
+        "admission_group": f"{settings.processor_group}-{name}-admission"})
 
 
 # ---------------------------------------------------------------- 1. throughput
@@ -100,6 +101,7 @@ async def measure_throughput(settings: Settings, people: int, months: int) -> Th
     if n < 500_000:
         console.print(f"[yellow]note: {n:,} events, below the issue's 500,000[/]")
     await wait_and_migrate(settings)
+    await register_simulated_agencies(settings)
     started = time.perf_counter()
     await publish_events(settings, events, show_progress=False)
     console.print(f"preloaded {n:,} events for {people:,} people "
@@ -110,8 +112,12 @@ async def measure_throughput(settings: Settings, people: int, months: int) -> Th
     load_no_rules = load()
     await check_timeline(settings, n)
     console.print(f"no rules: {no_rules:,.0f} events/s ({load_no_rules})")
-    with_rules = settings.model_copy(update={"db_schema": settings.db_schema + "_rules",
-                                             "processor_group": settings.processor_group + "-rules"})
+    with_rules = settings.model_copy(update={
+        "db_schema": settings.db_schema + "_rules",
+        "processor_group": settings.processor_group + "-rules",
+        "admission_group": settings.processor_group + "-rules-admission"})
+    await wait_and_migrate(with_rules)
+    await register_simulated_agencies(with_rules)
     rules = await processor_rate(with_rules, n, rules=True)
     load_rules = load()
     await check_timeline(with_rules, n)
@@ -135,7 +141,7 @@ def worker_process(settings: Settings) -> Iterator[subprocess.Popen[bytes]]:
            "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap or "",
            "JOINEDUP_DB_SCHEMA": settings.db_schema, "JOINEDUP_TOPIC_PREFIX": settings.topic_prefix,
            "JOINEDUP_PROCESSOR_GROUP": settings.processor_group,
-           "JOINEDUP_CHECK_DIRECT_PUBLISHERS": "false", "JOINEDUP_LOG_LEVEL": "WARNING",
+           "JOINEDUP_WORKER_HEALTH_PORT": "0", "JOINEDUP_LOG_LEVEL": "WARNING",
            "JOINEDUP_DATA_DIR": str(settings.data_dir)}
     log_path = Path(settings.data_dir) / "worker.log"
     with open(log_path, "wb") as log_file:
@@ -216,24 +222,24 @@ async def send_probes(settings: Settings, probes: Probes, count: int, seconds: f
             value, key = encode_event(event), event.person_key.encode()
             probes.sent[event.person_key] = (event.event_id, time.perf_counter())
             probes.keys.append(event.person_key)
-            await producer.send(settings.topics.agency_events, value, key=key)
+            await producer.send(settings.topics.agency(event.source.agency), value, key=key)
         await producer.flush()
     finally:
         await producer.stop()
 
 
-async def pace_background(settings: Settings, messages: list[tuple[bytes, bytes]],
+async def pace_background(settings: Settings, messages: list[tuple[str, bytes, bytes]],
                           rate: float) -> float:
     """Send `messages` at `rate` per second (open loop, in 10 ms slices); the rate achieved."""
     producer = make_producer(settings)
     await producer.start()
     try:
         start, pending = time.perf_counter(), []
-        for i, (key, value) in enumerate(messages):
+        for i, (topic, key, value) in enumerate(messages):
             ahead = start + i / rate - time.perf_counter()
             if ahead > 0.01:
                 await asyncio.sleep(ahead)
-            pending.append(await producer.send(settings.topics.agency_events, value, key=key))
+            pending.append(await producer.send(topic, value, key=key))
             if len(pending) >= 2_000:
                 await asyncio.gather(*pending)
                 pending = []
@@ -344,10 +350,13 @@ async def measure_alert_latency(settings: Settings, rate: float, seconds: float,
     if len(background) < wanted:
         console.print(f"[yellow]note: only {len(background):,} background events[/]")
     taken = {e.person_key for e in background}
-    messages = [(e.person_key.encode(), encode_event(e)) for e in background]
-    del background
+    messages = [(settings.topics.agency(e.source.agency), e.person_key.encode(),
+                 encode_event(e)) for e in background]
     await wait_and_migrate(settings)
-    await ensure_topics(settings)
+    await register_simulated_agencies(settings)
+    await ensure_topics(settings, agencies={e.source.agency for e in background} | {
+        PRISON.agency_id})
+    del background
     pool = await create_pool(settings, max_size=3)
     try:
         with worker_process(settings) as worker:

@@ -25,8 +25,8 @@ def bench_settings(**overrides: object) -> Iterator[Settings]:
         values: dict[str, object] = {
             "database_url": stack.database_url, "kafka_bootstrap": stack.kafka_bootstrap,
             "db_schema": f"bench_{tag}", "topic_prefix": f"bench{tag}",
-            "processor_group": f"bench{tag}", "log_level": "WARNING",
-            "check_direct_publishers": False, "data_dir": Path(tmp),
+            "processor_group": f"bench{tag}", "admission_group": f"bench{tag}-admission",
+            "log_level": "WARNING", "data_dir": Path(tmp),
         }
         values.update(overrides)
         yield base.model_copy(update=values)

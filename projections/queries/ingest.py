@@ -95,6 +95,18 @@ WHERE r.agency_id = $1 AND r.event_id = a.id AND r.claimed_at = a.claimed_at
   AND r.state = 'pending'
 """
 
+# An accepted receipt whose record is no longer on the log (the log was replaced): claim it
+# again for this request, from exactly the position it recorded, so the event is written again.
+CLAIM_AGAIN = """
+UPDATE ingest_receipt r
+SET state = 'pending', claimed_at = now(), kafka_topic = NULL, kafka_partition = NULL,
+    kafka_offset = NULL, accepted_at = NULL
+FROM unnest($2::uuid[], $3::text[], $4::int[], $5::bigint[]) AS c(id, topic, part, off)
+WHERE r.agency_id = $1 AND r.event_id = c.id AND r.state = 'accepted'
+  AND r.kafka_topic = c.topic AND r.kafka_partition = c.part AND r.kafka_offset = c.off
+RETURNING r.event_id::text AS event_id, r.claimed_at
+"""
+
 # The broker did not acknowledge: give the ids back, so a retry can claim them at once.
 CLAIM_RELEASED = """
 DELETE FROM ingest_receipt r

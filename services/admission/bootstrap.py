@@ -10,15 +10,16 @@ from services.admission.handler import Admission
 from services.common.agencies import PublisherPolicy
 from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
+from services.common.kafka import TopicGuard
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
 
 
 def build_admission(settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
-                    dead_letters: DeadLetterTopic, health: Health, metrics: ConsumerMetrics
-                    ) -> TrackedConsumer:
+                    dead_letters: DeadLetterTopic, health: Health, metrics: ConsumerMetrics,
+                    guard: TopicGuard | None = None) -> TrackedConsumer:
     admission = Admission(pool, producer, settings.topics, dead_letters, PublisherPolicy(pool),
-                          name=settings.admission_group)
+                          name=settings.admission_group, guard=guard)
     return TrackedConsumer(
         settings, pool, admission, name=settings.admission_group,
         group=settings.admission_group, pattern=settings.topics.agency_pattern, health=health,

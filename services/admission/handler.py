@@ -23,6 +23,7 @@ from services.common.agencies import PublisherPolicy
 from services.common.dead_letters import DeadLetterTopic, Parked, Rejected, record_dead_letters
 from services.common.event_codec import read_event
 from services.common.events import AgencyEvent
+from services.common.kafka import TopicGuard
 from services.common.records import Message
 from services.common.settings import Topics
 from services.common.tracked_consumer import Batch
@@ -39,9 +40,11 @@ class Checked:
 
 class Admission:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topics: Topics,
-                 dead_letters: DeadLetterTopic, policy: PublisherPolicy, name: str) -> None:
+                 dead_letters: DeadLetterTopic, policy: PublisherPolicy, name: str,
+                 guard: TopicGuard | None = None) -> None:
         self._pool = pool
         self._producer = producer
+        self._guard = guard
         self._topics = topics
         self._dead_letters = dead_letters
         self._policy = policy
@@ -77,6 +80,8 @@ class Admission:
         async with self._pool.acquire() as conn, conn.transaction():
             await record_dead_letters(conn, [r.parked for r in checked.rejected])
             await positions.advance(conn, self.name, checked.batch.moves)
+            if self._guard is not None and checked.admitted:
+                await self._guard.require([self._topics.person_events])
             sends = [await self._producer.send(
                 self._topics.person_events, message.value, key=event.person_key.encode(),
                 headers=[("joinedup-origin-topic", message.topic.encode()),

@@ -7,10 +7,13 @@ import time
 import asyncpg
 import structlog
 
-from services.common.db import DATABASE_UNAVAILABLE
+from services.common.db import DATABASE_UNAVAILABLE, create_pool
+from services.common.kafka import ensure_topics
+from services.common.settings import Settings
 
 log = structlog.get_logger("joinedup.agencies")
 ACTIVE_AGENCIES = "SELECT agency_id FROM agency WHERE disabled_at IS NULL"
+ALL_AGENCIES = "SELECT agency_id FROM agency ORDER BY agency_id"
 REGISTER_AGENCY = """
 INSERT INTO agency (agency_id, name, service_kind) VALUES ($1, $2, $3)
 ON CONFLICT (agency_id) DO UPDATE SET name = EXCLUDED.name, service_kind = EXCLUDED.service_kind,
@@ -55,3 +58,13 @@ async def register_agency(
     conn: asyncpg.Connection | asyncpg.Pool, agency_id: str, name: str, service_kind: str,
 ) -> None:
     await conn.execute(REGISTER_AGENCY, agency_id, name, service_kind)
+
+
+async def ensure_all_topics(settings: Settings) -> None:
+    """The fixed topics and every registered agency's topic (a broker that came back empty)."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        agencies = [r["agency_id"] for r in await pool.fetch(ALL_AGENCIES)]
+    finally:
+        await pool.close()
+    await ensure_topics(settings, agencies=agencies)

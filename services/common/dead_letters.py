@@ -17,6 +17,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from projections.queries import dead_letters as sql
+from services.common.kafka import TopicGuard
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +36,17 @@ class Rejected:
 
 
 class DeadLetterTopic:
-    def __init__(self, producer: AIOKafkaProducer, topic: str) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topic: str,
+                 guard: TopicGuard | None = None) -> None:
         self._producer = producer
         self._topic = topic
+        self._guard = guard
 
     async def park(self, rejected: Sequence[Rejected]) -> None:
         if not rejected:
             return
+        if self._guard is not None:
+            await self._guard.require([self._topic])
         now = datetime.now(UTC).isoformat()
         sends = [
             await self._producer.send(

@@ -123,11 +123,29 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = 2 * 1024 * 1024
     api_future_tolerance_seconds: int = 300
     api_produce_timeout_seconds: float = 10.0
+    # Answer 2xx only for an event read back at the position the broker acknowledged (an
+    # acknowledgement is not always a record: Tansu acknowledges writes to a topic that no
+    # longer exists). Apache Kafka with acks=all and min.insync.replicas=2 does not need it;
+    # it costs one fetch round per request round.
+    api_read_back_writes: bool = True
+    api_read_back_timeout_seconds: float = 2.0
     # How long a post waits for another request writing the same event before answering 409
     # "in_progress" (with Retry-After).
     api_claim_wait_seconds: float = 2.0
     # How long a gateway trusts a token it has checked: revocation takes effect within this.
     api_credential_cache_seconds: float = 10.0
+    # Deadlines for the gateway's database work. Its statements take milliseconds; one held
+    # up by a locked table, a stalled server or an exhausted pool answers 503 (retry) within
+    # about these bounds instead of holding the request and a pooled connection.
+    api_statement_timeout_ms: int = Field(default=2_000, gt=0)
+    api_lock_timeout_ms: int = Field(default=1_000, gt=0)
+    api_pool_acquire_timeout_seconds: float = Field(default=2.0, gt=0)
+    # Requests being handled at once; more are answered 503 at once rather than queued
+    # behind the ten pooled connections and the broker. Probes and metrics are not counted.
+    api_max_in_flight: int = Field(default=200, gt=0)
+    # Request line and headers together, and the number of headers: over either is 431.
+    api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    api_max_headers: int = Field(default=100, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

@@ -227,6 +227,8 @@ class TrackedConsumer:
             self._applied[TopicPartition(move.topic, move.partition)] = move.end
         self.applied_records += len(batch.messages)
         self._metrics.records.labels(self.name).inc(len(batch.messages))
+        log.debug("batch applied", consumer=self.name, records=len(batch.messages),
+                  partitions=len(batch.moves))
         consumer = self._consumer
         if consumer is not None:
             self._note_lag(consumer)

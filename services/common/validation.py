@@ -6,12 +6,22 @@ personal data.
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.common.events import IDENTIFIER_SCHEMES, AgencyEvent
+from services.common.events import IDENTIFIER_SCHEMES, PAYLOAD_BY_FAMILY, AgencyEvent, Source
 from services.common.identifiers import identifier_problem
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {
+    cls: tuple(f.name for f in dataclasses.fields(cls))
+    for cls in (Source, *PAYLOAD_BY_FAMILY.values())}
+NUL_CHARACTER = "contains the NUL character (U+0000), which cannot be stored"
+UNPAIRED_SURROGATE = "contains an unpaired surrogate (U+D800 to U+DFFF), which is not valid Unicode"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +66,64 @@ def event_problems(
         reason = identifier_problem(identifier.scheme, identifier.value)
         if reason:
             problems.append(Problem(f"{path}.value", reason, "invalid_identifier"))
+    if not _storable(event):
+        for path, text, what in _texts(event):
+            reason = text_problem(text)
+            if reason:
+                problems.append(Problem(path, what + reason, "invalid_character"))
     return problems
+
+
+def text_problem(text: str) -> str | None:
+    """Why a string cannot be stored, or None.
+
+    PostgreSQL's text type cannot hold U+0000, and an unpaired surrogate (which a JSON
+    ``\\ud800`` escape produces) has no UTF-8 encoding, so neither fits Avro or PostgreSQL.
+    """
+    if "\x00" in text:
+        return NUL_CHARACTER
+    if not text.isascii() and _SURROGATE.search(text):
+        return UNPAIRED_SURROGATE
+    return None
+
+
+def _storable(event: AgencyEvent) -> bool:
+    """Every string at once (the processor checks every event): the paths only on failure."""
+    parts = [event.event_id, event.event_type, event.sensitivity, event.causation_id or ""]
+    for record in (event.source, event.payload):
+        parts += [v for v in map(record.__getattribute__, _FIELD_NAMES[type(record)])
+                  if isinstance(v, str)]
+    for identifier in event.identifiers:
+        parts += (identifier.scheme, identifier.value)
+    parts += event.extra
+    parts += event.extra.values()
+    return text_problem("".join(parts)) is None
+
+
+def _texts(event: AgencyEvent) -> Iterator[tuple[str, str, str]]:
+    """(path, text, what the reason is about) for every string of the event."""
+    yield "event_id", event.event_id, ""
+    yield "event_type", event.event_type, ""
+    yield "sensitivity", event.sensitivity, ""
+    if event.causation_id is not None:
+        yield "causation_id", event.causation_id, ""
+    yield from _record_texts("source", event.source)
+    for index, identifier in enumerate(event.identifiers):
+        yield f"identifiers[{index}].scheme", identifier.scheme, ""
+        yield f"identifiers[{index}].value", identifier.value, ""
+    yield from _record_texts("payload", event.payload)
+    for key, value in event.extra.items():
+        if text_problem(key):  # a path cannot show this key
+            yield "extra", key, "a key "
+        else:
+            yield f"extra.{key}", value, ""
+
+
+def _record_texts(path: str, record: object) -> Iterator[tuple[str, str, str]]:
+    for name in _FIELD_NAMES[type(record)]:
+        value = getattr(record, name)
+        if isinstance(value, str):
+            yield f"{path}.{name}", value, ""
 
 
 def message_refusal(event: AgencyEvent, key: bytes | None) -> str | None:

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
-
 from projections.queries import ingest as q
+from services.common.db import BoundedPool
 from services.common.events import AgencyEvent
 
 TOKEN_PREFIX = "jdu_"
@@ -47,7 +46,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token if scheme.lower() == "bearer" and token else None
 
 
-async def authenticate(pool: asyncpg.Pool, token: str | None) -> Principal | None:
+async def authenticate(pool: BoundedPool, token: str | None) -> Principal | None:
     """The principal for a working token; None for a missing, unknown or revoked one."""
     if not token or len(token) > 200:
         return None
@@ -68,7 +67,7 @@ class CredentialCache:
     tokens are never cached, so a new token works at once.
     """
 
-    def __init__(self, pool: asyncpg.Pool, ttl: float = 10.0, size: int = 1000) -> None:
+    def __init__(self, pool: BoundedPool, ttl: float = 10.0, size: int = 1000) -> None:
         self._pool = pool
         self._ttl = ttl
         self._size = size

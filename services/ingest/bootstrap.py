@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
-from services.common.db import create_pool, keep_session, wait_and_migrate
-from services.common.kafka import ensure_topics
+from services.common.db import BoundedPool, create_pool, keep_session, wait_and_migrate
+from services.common.kafka import TopicGuard, ensure_topics
 from services.common.settings import Settings
+from services.ingest.adapters.log_check import LogCheck
 from services.ingest.adapters.publisher import EventPublisher, gateway_producer
 from services.ingest.auth import CredentialCache
 from services.ingest.handlers import Gateway
@@ -24,17 +25,33 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
         await ensure_topics(settings)
     # Every use of the pool is one autocommit statement that leaves no session state (no SET,
     # no advisory lock, no cursor), so connections go back without asyncpg's reset round trip.
-    pool = await create_pool(settings, min_size=2, max_size=10, reset=keep_session)
+    # Server-side timeouts end a statement stuck on a lock or a slow plan (the server cancels
+    # it, so nothing waits on); command_timeout is the client's backstop for a server that
+    # does not answer at all; BoundedPool bounds the wait for a connection.
+    statement_timeout = settings.api_statement_timeout_ms
+    pool = BoundedPool(await create_pool(
+        settings, min_size=2, max_size=10, reset=keep_session,
+        server_settings={"statement_timeout": str(statement_timeout),
+                         "lock_timeout": str(settings.api_lock_timeout_ms)},
+        command_timeout=statement_timeout / 1000 + 1.0), settings.api_pool_acquire_timeout_seconds)
     producer = gateway_producer(settings)
     timeout = settings.api_produce_timeout_seconds
+    _, bootstrap = settings.require_servers()
+    log_check = (LogCheck(bootstrap, settings.api_read_back_timeout_seconds)
+                 if settings.api_read_back_writes else None)
     try:
         await producer.start()
-        yield Gateway(pool, EventPublisher(producer, settings.topics, timeout),
-                      CredentialCache(pool, settings.api_credential_cache_seconds),
+        if log_check is not None:
+            await log_check.start()
+        guard = TopicGuard(producer) if settings.api_read_back_writes else None
+        yield Gateway(pool, EventPublisher(producer, settings.topics, timeout, guard),
+                      CredentialCache(pool, settings.api_credential_cache_seconds), log_check,
                       # By then the claimant has recorded, released or died: its produce
                       # gives up after `timeout` (see gateway_producer).
                       stale_after=2 * timeout + 5, claim_wait=settings.api_claim_wait_seconds)
     finally:
+        if log_check is not None:
+            await log_check.stop()
         await producer.stop()
         await pool.close()
 
@@ -42,11 +59,15 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
 def server(settings: Settings, *, migrate: bool = True, **overrides: object) -> uvicorn.Server:
     """A uvicorn server for the gateway app on settings.api_host:api_port."""
     from services.ingest.entrypoints.http import create_app
+    from services.ingest.entrypoints.protocol import bounded_head
 
     options: dict[str, object] = {
         "host": settings.api_host, "port": settings.api_port, "log_config": None,
         "access_log": False,  # request lines carry no personal data, but the metrics cover it
         "proxy_headers": False, "server_header": False, "lifespan": "on",
+        # uvicorn bounds a request head only with h11; httptools is given a bounded protocol.
+        "http": bounded_head(settings.api_max_header_bytes),
+        "h11_max_incomplete_event_size": settings.api_max_header_bytes,
     }
     options.update(overrides)
     return uvicorn.Server(uvicorn.Config(create_app(settings, migrate=migrate), **options))  # type: ignore[arg-type]

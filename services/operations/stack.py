@@ -13,6 +13,7 @@ from contextlib import contextmanager
 
 from rich.console import Console
 
+from services.common.agencies import ensure_all_topics
 from services.common.db import wait_and_migrate
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
@@ -48,9 +49,10 @@ def server_children(settings: Settings, addresses: StackAddresses) -> list[Child
         broker = addresses.broker
         children.append(Child(
             "Tansu broker", lambda: _started(broker.start()), lambda: broker.running,
-            # Memory storage comes back empty: the topics are created again at once (the
+            # Memory storage comes back empty: the topics (every agency's too) are created
+            # again at once, before clients write into topics the broker no longer lists (the
             # consumers see the new logs and replay them; the gateway answers 503 until then).
-            after_restart=lambda: asyncio.run(ensure_topics(settings))))
+            after_restart=lambda: asyncio.run(ensure_all_topics(settings))))
     for child in children:
         child.started_at = time.monotonic()
     return children

@@ -16,7 +16,7 @@ from services.admission.bootstrap import build_admission
 from services.common.db import create_pool, wait_and_migrate
 from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka import TopicGuard, ensure_topics, make_producer
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
 from services.processor.adapters import store
@@ -95,15 +95,16 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     except BaseException:
         await pool.close()
         raise
-    dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter)
-    alerts = AlertPublisher(pool, producer, settings.topics.alerts)
+    guard = TopicGuard(producer)  # nothing written to a topic the broker does not list
+    dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter, guard)
+    alerts = AlertPublisher(pool, producer, settings.topics.alerts, guard)
     stage = RuleStage(pack)
     pipeline = BatchProcessor(
         pool, dead_letters, consumer=settings.processor_group, rules=stage if rules else None,
         publish_alerts=alerts.publish if rules else None)
     metrics = ConsumerMetrics(registry)
     intake = processor_intake(settings, pool, pipeline, stage, health, metrics)
-    admission = build_admission(settings, pool, producer, dead_letters, health, metrics)
+    admission = build_admission(settings, pool, producer, dead_letters, health, metrics, guard)
     deadlines = DeadlineWatch(pool, stage, clock or make_clock(settings), alerts,
                               _caught_up(intake, admission),
                               timedelta(seconds=settings.deadline_grace_seconds), health)

@@ -45,6 +45,13 @@ RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE, PositionConflict,
          asyncpg.exceptions.TransactionRollbackError)
 
 
+def retryable(exc: BaseException) -> bool:
+    """A failure of the servers or of the position (retry the batch), not of a message.
+    DataError is an InterfaceError but means a value the driver cannot encode: the message's
+    fault, so it is isolated and parked rather than retried for ever."""
+    return isinstance(exc, RETRY) and not isinstance(exc, asyncpg.DataError)
+
+
 @dataclass(frozen=True, slots=True)
 class Decoded:
     messages: Sequence[Message]
@@ -90,12 +97,11 @@ class BatchProcessor:
         messages = decoded.messages
         try:
             return await self._apply(decoded)
-        except RETRY:
-            raise
-        except Exception:
-            if len(messages) == 1:
+        except Exception as exc:
+            if retryable(exc):
                 raise
-            log.warning("batch failed; isolating the message that fails", size=len(messages))
+            log.warning("batch failed; isolating the message that fails", size=len(messages),
+                        error=type(exc).__name__)
             total = BatchResult()
             for message, move in _one_by_one(decoded):
                 result = await self._process_alone(message, move)
@@ -107,9 +113,9 @@ class BatchProcessor:
     async def _process_alone(self, message: Message, move: Move) -> BatchResult:
         try:
             return await self._apply(await self.prepare(Batch([message], [move])))
-        except RETRY:
-            raise
         except Exception as exc:  # a poison message: park it, keep the worker going
+            if retryable(exc):
+                raise
             reason = f"processing failed: {type(exc).__name__}"
             log.error("message parked", topic=message.topic, partition=message.partition,
                       offset=message.offset, reason=reason)

@@ -182,13 +182,13 @@ async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: 
     return sorted(found, key=lambda f: (f[0], f[1]))
 
 
-def reference_alerts(log: Sequence[tuple[int, int, AgencyEvent]], now: datetime | None = None
-                     ) -> set[tuple[str, str, datetime]]:
+def reference_alerts(log: Sequence[tuple[int, int, AgencyEvent]], now: datetime | None = None,
+                     *, timer: bool = True) -> set[tuple[str, str, datetime]]:
     """What the pure engine says for a log ((partition, offset, event) in log order): each
     person's events folded in order (first copy of each event only: later copies are
-    duplicates the archive recognises), then what is due fired at `now` (the wall clock), or,
-    when `now` is None, at each partition's stream clock (its latest recorded-at), as a
-    worker on JOINEDUP_CLOCK=stream fires them."""
+    duplicates the archive recognises), then, with `timer`, what is due fired at `now` (the
+    wall clock), or, when `now` is None, at each partition's stream clock (its latest
+    recorded-at), as a worker on JOINEDUP_CLOCK=stream fires them."""
     pack = load_rule_pack(default_pack_path())
     states: dict[str, PersonRuleState] = {}
     partition_of: dict[str, int] = {}
@@ -206,7 +206,7 @@ def reference_alerts(log: Sequence[tuple[int, int, AgencyEvent]], now: datetime 
         outcome = apply_event(pack, state, event, event.recorded_at)
         states[event.person_key] = outcome.state
         alerts |= {(a.alert_event_id, a.action, a.at) for a in outcome.alert_events}
-    for person, state in states.items():
+    for person, state in states.items() if timer else ():
         at = now or clocks[partition_of[person]]
         alerts |= {(a.alert_event_id, a.action, a.at)
                    for _, a in fire_due(pack, state.expectations, at)}

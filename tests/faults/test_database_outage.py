@@ -3,11 +3,13 @@ exit (it did within about 2 s, leaving 6,929 events unprocessed), must say it is
 while the database is away, and must catch up afterwards with nothing lost or doubled and
 the alerts the pure engine gives for the log.
 
-The worker runs on the stream clock (JOINEDUP_CLOCK=stream): the simulated events lie months
-in the past, and on the wall clock a pause in the stream (the outage) lets the timer raise
-deadline alerts that the next events would have prevented, which is the documented live
-behaviour, not a fault. On the stream clock the alerts depend on the log alone, so they can
-be compared exactly with the pure engine's."""
+The deadline timer runs (it must survive the outage) but with a grace of ten years, so it
+fires nothing: the simulated events lie months in the past, and a pause in the stream (the
+outage itself) would let it raise, on the wall clock or on a per-partition stream clock,
+deadline alerts that events of a slower agency, further down the log but recorded earlier,
+would have prevented. That is the documented live behaviour ("resolved, reported late"), not
+a fault. Without it the alerts depend on the log alone and are compared exactly with the pure
+engine's. (The SIGKILL test compares the timer's alerts, with everything published first.)"""
 
 from __future__ import annotations
 
@@ -95,7 +97,7 @@ async def test_the_worker_waits_out_a_database_outage(
 
     if backlog:  # everything is waiting when the worker starts
         await publish(settings, events)
-    worker = start_worker(settings, tmp_path, JOINEDUP_CLOCK="stream",
+    worker = start_worker(settings, tmp_path, JOINEDUP_DEADLINE_GRACE_SECONDS=str(10 * 366 * 86400),
                           JOINEDUP_BATCH_MAX_EVENTS=str(settings.batch_max_events))
     try:
         async def ready() -> bool:
@@ -120,7 +122,7 @@ async def test_the_worker_waits_out_a_database_outage(
         await wait_until(ready, 30)
 
         log = await log_events(settings)
-        expected = reference_alerts(log)  # on the stream clock, as the worker runs
+        expected = reference_alerts(log, timer=False)  # the timer fires nothing here
         pool = await _pool(own_postgres.url, settings.db_schema)
         try:
             async def alerts_projected() -> bool:

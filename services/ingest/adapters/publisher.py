@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from services.common.event_codec import encode_event
 from services.common.events import AgencyEvent
-from services.common.kafka import make_producer
+from services.common.kafka import TopicGuard, make_producer
 from services.common.settings import Settings, Topics
 
 log = structlog.get_logger("joinedup.ingest")
@@ -20,11 +20,12 @@ log = structlog.get_logger("joinedup.ingest")
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """Where the broker put an acknowledged event."""
+    """Where the broker put an acknowledged event, and the bytes it was given."""
 
     topic: str
     partition: int
     offset: int
+    value: bytes = b""
 
 
 def gateway_producer(settings: Settings) -> AIOKafkaProducer:
@@ -39,15 +40,24 @@ class EventPublisher:
     """Writes each event to its agency's own topic (the gateway writes as the agency it
     authenticated; admission checks the event's agency against the topic)."""
 
-    def __init__(self, producer: AIOKafkaProducer, topics: Topics, timeout: float) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topics: Topics, timeout: float,
+                 guard: TopicGuard | None = None) -> None:
         self._producer = producer
         self._topics = topics
         self._timeout = timeout
+        self._guard = guard
 
     async def publish(self, events: Sequence[AgencyEvent]) -> list[Delivery | None]:
         """Produce every event; None for each one the broker did not acknowledge in time."""
         if not events:
             return []
+        if self._guard is not None:
+            try:
+                await self._guard.require({self.topic_of(e) for e in events})
+            except (KafkaError, TimeoutError, OSError) as exc:
+                log.warning("not written: the agency's topic is not on the broker",
+                            error=type(exc).__name__, events=len(events))
+                return [None] * len(events)
         sends = [asyncio.ensure_future(self._send(event)) for event in events]
         # A little over aiokafka's own deadline, so its failure normally arrives first.
         done, pending = await asyncio.wait(sends, timeout=self._timeout + 1.0)
@@ -63,11 +73,14 @@ class EventPublisher:
                 results.append(None)
         return results
 
+    def topic_of(self, event: AgencyEvent) -> str:
+        return self._topics.agency(event.source.agency)
+
     async def _send(self, event: AgencyEvent) -> Delivery:
+        value = encode_event(event)
         ack = await (await self._producer.send(
-            self._topics.agency(event.source.agency), encode_event(event),
-            key=event.person_key.encode()))
-        return Delivery(ack.topic, ack.partition, ack.offset)
+            self.topic_of(event), value, key=event.person_key.encode()))
+        return Delivery(ack.topic, ack.partition, ack.offset, value)
 
     async def ready(self) -> bool:
         """A broker answers a metadata request now (not from the cache) and has the topics."""

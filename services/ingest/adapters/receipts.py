@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from projections.queries import ingest as q
+from services.common.db import BoundedPool
 from services.ingest.adapters.publisher import Delivery
 
 
@@ -34,7 +33,7 @@ class Claim:
     content_hash: str
 
 
-async def claim(pool: asyncpg.Pool, agency_id: str, claims: Sequence[Claim]
+async def claim(pool: BoundedPool, agency_id: str, claims: Sequence[Claim]
                 ) -> dict[str, datetime]:
     """The new ids this request now holds -> the claim's token."""
     rows = await pool.fetch(q.CLAIM_EVENT_IDS, agency_id, [c.event_id for c in claims],
@@ -42,7 +41,7 @@ async def claim(pool: asyncpg.Pool, agency_id: str, claims: Sequence[Claim]
     return {r["event_id"]: r["claimed_at"] for r in rows}
 
 
-async def take_over(pool: asyncpg.Pool, agency_id: str, claims: Sequence[Claim],
+async def take_over(pool: BoundedPool, agency_id: str, claims: Sequence[Claim],
                     stale_after: float) -> dict[str, datetime]:
     """The stale claims of the same content this request now holds -> the new token."""
     rows = await pool.fetch(q.TAKE_OVER_CLAIMS, agency_id, [c.event_id for c in claims],
@@ -50,7 +49,7 @@ async def take_over(pool: asyncpg.Pool, agency_id: str, claims: Sequence[Claim],
     return {r["event_id"]: r["claimed_at"] for r in rows}
 
 
-async def receipts_for(pool: asyncpg.Pool, agency_id: str, event_ids: Sequence[str],
+async def receipts_for(pool: BoundedPool, agency_id: str, event_ids: Sequence[str],
                        stale_after: float) -> dict[str, Receipt]:
     rows = await pool.fetch(q.SELECT_RECEIPTS, agency_id, list(event_ids), stale_after)
     return {r["event_id"]: Receipt(r["event_id"], r["content_hash"], r["state"] == "accepted",
@@ -59,7 +58,7 @@ async def receipts_for(pool: asyncpg.Pool, agency_id: str, event_ids: Sequence[s
             for r in rows}
 
 
-async def accept(pool: asyncpg.Pool, agency_id: str,
+async def accept(pool: BoundedPool, agency_id: str,
                  accepted: Sequence[tuple[str, datetime, Delivery]]) -> None:
     """Mark held claims accepted, with where the broker put each event."""
     if accepted:
@@ -68,9 +67,21 @@ async def accept(pool: asyncpg.Pool, agency_id: str,
                            [a[2].partition for a in accepted], [a[2].offset for a in accepted])
 
 
-async def release(pool: asyncpg.Pool, agency_id: str,
+async def release(pool: BoundedPool, agency_id: str,
                   released: Sequence[tuple[str, datetime]]) -> None:
     """Give back held claims whose events the broker did not acknowledge."""
     if released:
         await pool.execute(q.CLAIM_RELEASED, agency_id, [r[0] for r in released],
                            [r[1] for r in released])
+
+
+async def claim_again(pool: BoundedPool, agency_id: str, receipts: Sequence[Receipt]
+                      ) -> dict[str, datetime]:
+    """Accepted receipts whose records are not on the log any more, claimed again by this
+    request (only where the receipt still points where it did) -> the claim's token."""
+    if not receipts:
+        return {}
+    rows = await pool.fetch(q.CLAIM_AGAIN, agency_id, [r.event_id for r in receipts],
+                            [r.topic for r in receipts], [r.partition for r in receipts],
+                            [r.offset for r in receipts])
+    return {r["event_id"]: r["claimed_at"] for r in rows}

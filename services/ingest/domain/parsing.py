@@ -18,7 +18,12 @@ from pydantic import BaseModel, ValidationError
 from services.common.codec import DecodeError
 from services.common.event_codec import event_from_record
 from services.common.events import AgencyEvent
-from services.common.validation import Problem, event_problems
+from services.common.validation import (
+    UNPAIRED_SURROGATE,
+    Problem,
+    event_problems,
+    text_problem,
+)
 from services.ingest.domain.contract import CloudEventBody, EventBody, IdentifierBody
 
 Parsed = tuple[AgencyEvent | None, list[Problem]]
@@ -91,7 +96,9 @@ def content_hash(event: AgencyEvent) -> str:
     canonical.pop("schema_version")
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=_jsonable)
-    return hashlib.sha256(text.encode()).hexdigest()
+    # surrogatepass: the same bytes as UTF-8 for any valid text, and no UnicodeEncodeError
+    # (a 500) should an unpaired surrogate ever get this far; the contract refuses them.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def schema_problems(error: ValidationError) -> list[Problem]:
@@ -99,10 +106,14 @@ def schema_problems(error: ValidationError) -> list[Problem]:
     for item in error.errors(include_input=False, include_url=False):
         loc = list(item["loc"])
         code = item["type"] if item["type"] in ("unknown_event_type",) else "schema_violation"
-        reason = item["msg"]
+        reason = _printable(item["msg"])  # some messages quote a character of the input
         if item["type"] in ("union_tag_not_found", "union_tag_invalid"):
             loc.append("family")
             reason = "must be one of: referral, transition, discharge, contact"
+        elif item["type"] == "string_unicode":  # pydantic's word for an unpaired surrogate
+            reason, code = UNPAIRED_SURROGATE, "invalid_character"
+        if loc[-1:] == ["[key]"]:  # a key of `extra`: name the object, never the key
+            loc, reason = loc[:-2], f"a key {reason[0].lower()}{reason[1:]}"
         problems.append(Problem(_path(_drop_union_tag(loc)) or "body", reason, code))
     return problems
 
@@ -154,8 +165,14 @@ def _drop_union_tag(loc: list[Any]) -> list[Any]:
 def _path(loc: list[Any]) -> str:
     path = ""
     for part in loc:
+        if isinstance(part, str) and (text_problem(part) or "\ufffd" in part):
+            part = "*"  # an unknown field name that cannot be shown (U+FFFD: pydantic's stand-in)
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
     return path
+
+
+def _printable(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
 
 
 def _cloudevent_path(field: str, from_subject: bool) -> str:

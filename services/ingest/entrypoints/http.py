@@ -11,18 +11,16 @@ from fastapi import FastAPI, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 
+from services.common.db import DATABASE_UNAVAILABLE
 from services.common.settings import Settings
 from services.common.validation import Problem
 from services.ingest.bootstrap import gateway_running
 from services.ingest.entrypoints import schemas as s
 from services.ingest.entrypoints.body import RequestRefused
 from services.ingest.entrypoints.errors import RedactedErrors
+from services.ingest.entrypoints.limits import RequestLimits
 from services.ingest.entrypoints.metrics import UNAUTHENTICATED, GatewayMetrics
-from services.ingest.entrypoints.publishing import (
-    UNAVAILABLE_ERRORS,
-    problem_response,
-    publishing_router,
-)
+from services.ingest.entrypoints.publishing import problem_response, publishing_router
 
 DESCRIPTION = """
 Agencies publish facts (referrals, transitions, discharges, contacts) as events.
@@ -53,6 +51,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(publishing_router(settings.api_max_batch_events))
     _add_operations(app)
     _add_error_handlers(app)
+    # Before any route runs: shed load, refuse oversized heads. (Middleware added later runs
+    # outside, so RedactedErrors still wraps this.)
+    app.add_middleware(RequestLimits, max_in_flight=settings.api_max_in_flight,
+                       max_header_bytes=settings.api_max_header_bytes,
+                       max_headers=settings.api_max_headers)
     app.add_middleware(RedactedErrors)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
@@ -73,7 +76,7 @@ def _add_operations(app: FastAPI) -> None:
         database = "ok"
         try:
             await asyncio.wait_for(gateway.pool.fetchval("SELECT 1"), timeout=2.0)
-        except UNAVAILABLE_ERRORS:
+        except DATABASE_UNAVAILABLE:
             database = "unavailable"
         broker = "ok" if await gateway.publisher.ready() else "unavailable"
         ok = database == broker == "ok"
@@ -102,7 +105,8 @@ def _add_error_handlers(app: FastAPI) -> None:
             "unavailable")])
 
     app.add_exception_handler(RequestRefused, refused)
-    for error in UNAVAILABLE_ERRORS:
+    # The credential lookup is the database call outside the publish handler.
+    for error in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error, unavailable)
 
 

@@ -6,14 +6,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from services.common.validation import Problem
 from services.ingest.auth import Principal, may_publish
-from services.ingest.domain.outcomes import Outcome, forbidden, not_written, refused
+from services.ingest.domain.outcomes import Outcome, forbidden, refused
 from services.ingest.domain.parsing import parse_cloudevent, parse_event
 from services.ingest.entrypoints import schemas as s
 from services.ingest.entrypoints.body import (
@@ -28,8 +27,6 @@ from services.ingest.handlers import publish_events
 
 RETRY_AFTER_SECONDS = "5"
 IN_PROGRESS_RETRY_AFTER_SECONDS = "1"  # another request is writing the event: nearly done
-# The receipts database failing is answered like the broker failing: not written, retry.
-UNAVAILABLE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 _bearer = HTTPBearer(auto_error=False, description="the agency's API token")
 
 
@@ -50,8 +47,9 @@ def publishing_router(max_batch_events: int) -> APIRouter:
     common: dict[int | str, dict[str, Any]] = {
         401: s.UNAUTHENTICATED, 413: s.problem("body over the size limit"),
         415: s.problem("wrong content type"),
-        503: s.problem("the event log did not acknowledge: nothing recorded, retry",
-                     s.UNAVAILABLE)}
+        431: s.problem("request line and headers over the size limit, or too many headers"),
+        503: s.problem("the event log did not acknowledge, or too many requests are being "
+                       "handled (code overloaded): nothing recorded, retry", s.UNAVAILABLE)}
 
     @router.post("/events", status_code=202, response_model=None, responses={
         202: {"description": "written and acknowledged by the broker (acks=all)",
@@ -137,10 +135,8 @@ async def _publish(request: Request, who: Principal, bodies: list[Any], cloudeve
             outcomes.append(None)
             events.append(event)
     if events:
-        try:
-            published = await publish_events(request.app.state.gateway, who.agency_id, events)
-        except UNAVAILABLE_ERRORS:
-            published = [not_written(e.event_id) for e in events]
+        # The receipts database failing is answered like the broker failing: not written.
+        published = await publish_events(request.app.state.gateway, who.agency_id, events)
         for position, outcome in zip(positions, published, strict=True):
             outcomes[position] = outcome
     return [o for o in outcomes if o is not None]

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaProducer
 
 from projections.queries import alerts as sql
 from services.common.alerts import AlertEvent, encode_alert_event
+from services.common.kafka import TopicGuard
 
 
 async def add_to_outbox(conn: asyncpg.Connection, events: Sequence[AlertEvent]) -> None:
@@ -25,10 +26,12 @@ async def add_to_outbox(conn: asyncpg.Connection, events: Sequence[AlertEvent]) 
 
 
 class AlertPublisher:
-    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str,
+                 guard: TopicGuard | None = None) -> None:
         self._pool = pool
         self._producer = producer
         self._topic = topic
+        self._guard = guard
         self._lock = asyncio.Lock()  # one drain at a time keeps per-person order
 
     async def publish(self, events: Sequence[AlertEvent] | None = None) -> int:
@@ -39,6 +42,8 @@ class AlertPublisher:
                 rows = await self._pool.fetch(sql.PENDING_OUTBOX, 1000)
                 if not rows:
                     return published
+                if self._guard is not None:  # never into a topic the broker lost
+                    await self._guard.require([self._topic])
                 sends = [await self._producer.send(self._topic, row["body"],
                                                    key=row["person_key"].encode())
                          for row in rows]

@@ -9,11 +9,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import asyncpg
 import pytest
 
+from services.common.event_codec import encode_event
 from services.common.events import AgencyEvent
+from services.common.kafka import make_producer
 from services.common.settings import Settings
 from services.ingest.client import event_to_json
 from services.ingest.credentials import create_agency
@@ -93,19 +96,33 @@ async def test_a_post_waits_for_a_claim_that_settles_and_answers_its_outcome(
         posts = [asyncio.create_task(http.post("/v1/events", json=event_to_json(e)))
                  for e in (accepted, released)]
         await asyncio.sleep(CLAIM_WAIT / 4)
-        # The other requests finish: one was acknowledged at (3, 42), one was not written.
+        # The other requests finish: one wrote its event (so its record is on the log, where
+        # the read-back finds it), one was not written.
+        written = await _write(gateway.settings, accepted)
         await db.execute(
-            "UPDATE ingest_receipt SET state = 'accepted', kafka_topic = 't', "
-            "kafka_partition = 3, kafka_offset = 42, accepted_at = now() WHERE event_id = $1",
-            accepted.event_id)
+            "UPDATE ingest_receipt SET state = 'accepted', kafka_topic = $2, "
+            "kafka_partition = $3, kafka_offset = $4, accepted_at = now() WHERE event_id = $1",
+            accepted.event_id, written.topic, written.partition, written.offset)
         await db.execute("DELETE FROM ingest_receipt WHERE event_id = $1", released.event_id)
         first, second = await asyncio.gather(*posts)
     assert first.status_code == 200, first.text
-    assert (first.json()["partition"], first.json()["offset"]) == (3, 42)
+    assert (first.json()["partition"], first.json()["offset"]) == (written.partition,
+                                                                   written.offset)
     assert second.status_code == 202, second.text  # the id was given back: this post wrote it
     assert await _state(db, released) == "accepted"
     found = await topic_events(gateway.settings)
-    assert copies(found, accepted.event_id) == 0 and copies(found, released.event_id) == 1
+    assert copies(found, accepted.event_id) == 1 and copies(found, released.event_id) == 1
+
+
+async def _write(settings: Settings, event: AgencyEvent) -> Any:
+    """The event on its agency's topic, as another gateway request would have written it."""
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        return await producer.send_and_wait(settings.topics.agency(event.source.agency),
+                                            encode_event(event), key=event.person_key.encode())
+    finally:
+        await producer.stop()
 
 
 async def test_a_stale_claim_is_taken_over_and_written_once(
