@@ -97,7 +97,8 @@ class AvroCodec:
                 io.BytesIO(data[10:]), writer.schema, reader,
                 return_record_name=named_unions, return_record_name_override=named_unions,
             )
-        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError) as exc:
+        except (EOFError, ValueError, IndexError, UnicodeDecodeError, TypeError,
+                OverflowError) as exc:  # OverflowError: a timestamp beyond year 9999
             raise DecodeError(f"corrupt Avro body ({type(exc).__name__})") from None
 
 

@@ -98,7 +98,7 @@ def read_event(value: bytes | None) -> tuple[AgencyEvent | None, str | None]:
         return decode_event(value), None
     except DecodeError as exc:
         return None, f"undecodable: {exc}"
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         return None, f"undecodable: {type(exc).__name__} while reading the record"
 
 

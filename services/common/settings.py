@@ -79,6 +79,8 @@ class Settings(BaseSettings):
         default=None,
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "JOINEDUP_KAFKA_BOOTSTRAP"))
     db_schema: str = "joinedup"
+    # The worker's statements (a batch's are a few milliseconds to a few seconds).
+    db_statement_timeout_ms: int = 60_000
     data_dir: Path = Path(".joinedup")
 
     # Kafka
@@ -123,12 +125,13 @@ class Settings(BaseSettings):
     api_max_body_bytes: int = 2 * 1024 * 1024
     api_future_tolerance_seconds: int = 300
     api_produce_timeout_seconds: float = 10.0
-    # Answer 2xx only for an event read back at the position the broker acknowledged (an
-    # acknowledgement is not always a record: Tansu acknowledges writes to a topic that no
-    # longer exists). Apache Kafka with acks=all and min.insync.replicas=2 does not need it;
-    # it costs one fetch round per request round.
-    api_read_back_writes: bool = True
-    api_read_back_timeout_seconds: float = 2.0
+    # Answer 2xx only for an event whose topic the broker lists after the acknowledgement, and
+    # 200 "already accepted" only for a receipt whose record is read back (an acknowledgement
+    # is not always a record: Tansu acknowledges writes to a topic it lost in a restart).
+    # Apache Kafka with acks=all and min.insync.replicas=2 hardly needs it; it costs one
+    # metadata request per round of requests. See services/ingest/adapters/log_check.py.
+    api_confirm_writes: bool = True
+    api_confirm_timeout_seconds: float = 2.0
     # How long a post waits for another request writing the same event before answering 409
     # "in_progress" (with Retry-After).
     api_claim_wait_seconds: float = 2.0

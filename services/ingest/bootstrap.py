@@ -37,13 +37,13 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
     producer = gateway_producer(settings)
     timeout = settings.api_produce_timeout_seconds
     _, bootstrap = settings.require_servers()
-    log_check = (LogCheck(bootstrap, settings.api_read_back_timeout_seconds)
-                 if settings.api_read_back_writes else None)
+    log_check = (LogCheck(bootstrap, settings.api_confirm_timeout_seconds)
+                 if settings.api_confirm_writes else None)
     try:
         await producer.start()
         if log_check is not None:
             await log_check.start()
-        guard = TopicGuard(producer) if settings.api_read_back_writes else None
+        guard = TopicGuard(producer) if settings.api_confirm_writes else None
         yield Gateway(pool, EventPublisher(producer, settings.topics, timeout, guard),
                       CredentialCache(pool, settings.api_credential_cache_seconds), log_check,
                       # By then the claimant has recorded, released or died: its produce

@@ -3,22 +3,22 @@
 1. Claim every id of the request with one statement (autocommit): a new id becomes a 'pending'
    receipt held by this request. (A pending claim of the same content older than `stale_after`
    belongs to a request that died: it is taken over with one more statement.)
-2. Produce the held events with acks=all to the agency's topic, and read them back
-   (`LogCheck`): an acknowledgement is not always a record on the log (Tansu acknowledges
-   writes to a topic that no longer exists after a restart, and keeps none of them).
-3. One statement marks the ones found on the log 'accepted' (answer 202); one gives back the
-   other claims (answer 503), so a retry claims them again at once.
+2. Produce the held events with acks=all to the agency's topic (only if the broker lists it),
+   and confirm them (`LogCheck`: the topic still listed after the acknowledgement; Tansu
+   acknowledges writes to a topic it lost in a restart, and keeps none of them).
+3. One statement marks the confirmed ones 'accepted' (answer 202); one gives back the other
+   claims (answer 503), so a retry claims them again at once.
 An id held elsewhere is looked up: accepted with the same content answers 200 "already
-accepted" once its record is found on the log (a receipt that outlived its log, after a broker
-reset, is claimed again and the event written again); different content 409 "conflict". A
+accepted" once its record is read back from the log (a receipt that outlived its log, after a
+broker reset, is claimed again and the event written again); different content 409. A
 pending claim of the same content is another request writing it now: it is polled for up to
 `claim_wait` seconds (a produce normally takes milliseconds, so concurrent duplicates get the
 final answer), then answered 409 "in_progress" with Retry-After. A new event or a batch of
-them costs two statements, one produce and one read-back round.
+them costs two statements, one produce and one confirmation round (one metadata request).
 
 The at-least-once edge every Kafka producer has without transactions remains: if the gateway
 dies between the broker's acknowledgement and step 3, the claim stays pending, and a retry
-after `stale_after` takes it over and writes a second copy; an event read back too slowly is
+after `stale_after` takes it over and writes a second copy; an event not confirmed in time is
 answered 503 although it may be on the log. The processor archives by (agency, event id), so
 its effects stay exactly once. If the database fails after the write was confirmed (at step 3,
 or looking up other ids), the confirmed events are on the log, so they are still answered 202
@@ -128,6 +128,8 @@ async def _claim_and_produce(gateway: Gateway, agency_id: str, events: Sequence[
         again = await _already_written(gateway, agency_id, events, written, outcomes)
         if not (new or stale or waiting or again):
             break
+        if again:
+            continue  # this request holds those claims now: write them, whatever the time
         if time.monotonic() + pause > deadline:
             outcomes.update((i, in_progress(events[i].event_id)) for i in new + stale + waiting)
             break
@@ -144,8 +146,8 @@ async def _already_written(gateway: Gateway, agency_id: str, events: Sequence[Ag
     if not written:
         return {}
     on_log = await _on_log(gateway, [
-        Written(r.topic or "", r.partition or 0, r.offset or 0, encode_event(events[i]))
-        for i, r in written])
+        Written(r.topic or "", r.partition or 0, r.offset or 0, encode_event(events[i]),
+                read_back=True) for i, r in written])
     lost = []
     for (i, receipt), present in zip(written, on_log, strict=True):
         if present:
@@ -202,7 +204,7 @@ def _repeat(outcomes: dict[int, Outcome], first: dict[str, int], hashes: list[st
     """The same id twice in one batch: the later copy answers like a retry of the first."""
     event_id = events[i].event_id
     j = first[event_id]
-    original = outcomes[j]
+    original = outcomes.get(j) or not_written(event_id)
     if hashes[i] != hashes[j]:
         return conflict(event_id)
     if original.status == "accepted":

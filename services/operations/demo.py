@@ -44,10 +44,14 @@ def run_demo(settings: Settings, people: int, months: int, seed: int) -> int:
         agencies = len({e.source.agency for e in events})
         console.print(f"simulated {len(events)} events for {people} people from "
                       f"{agencies} agencies over {months} months (seed {seed})")
+        # The history is published first, as the agencies' systems would have sent it over
+        # those months; the worker then works through it. (Published while the worker runs,
+        # the deadline timer would raise, on today's clock, alerts that events still on their
+        # way would have met, and resolve them as "reported late".)
+        asyncio.run(simulate.publish_events(settings, events))
         with services_running(stack, ["worker"], JOINEDUP_LOG_LEVEL="WARNING",
                               JOINEDUP_DATA_DIR=str(data_dir)):
             started = time.monotonic()
-            asyncio.run(simulate.publish_events(settings, events))
             asyncio.run(_wait_until_applied(settings, len(events), console))
             time.sleep(3.0)  # the deadline timer and the alert projector run every second
             console.print(f"processed in {time.monotonic() - started:.1f}s")

@@ -88,7 +88,11 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     if migrate:
         await wait_and_migrate(settings)
         await ensure_topics(settings)
-    pool = await create_pool(settings, max_size=5, init=store.prepare_connection)
+    # A statement stuck longer than this (a table locked by someone else) is cancelled: the
+    # batch is retried with backoff and the worker says it is not ready, instead of hanging.
+    pool = await create_pool(settings, max_size=5, init=store.prepare_connection,
+                             server_settings={"statement_timeout":
+                                              str(settings.db_statement_timeout_ms)})
     producer = make_producer(settings)
     try:
         await producer.start()

@@ -80,3 +80,7 @@ async def test_database_shutdown_answers_503_or_202_never_500(
     for event_id, status, _ in answers:
         # 202: on the log once. 503: "nothing recorded", so not on the log at all.
         assert copies(found, event_id) == (1 if status == 202 else 0), status
+    accepted = sum(1 for _, status, _ in answers if status == 202)
+    print(f"\n[figures] gateway, PostgreSQL stopped under {CLIENTS} clients: {len(answers)} "
+          f"posts, {accepted} answered 202 (each on the log once), {len(answers) - accepted} "
+          f"answered 503 (none on the log), 0 answered 500, 0 falsely acknowledged")

@@ -66,6 +66,8 @@ async def test_a_failed_batch_then_failed_reseeks_lose_nothing(
     found = await counts(pool)
     assert found["archive"] == found["timeline"] == found["distinct_timeline"] == len(events)
     assert tracked == len(events)
+    print(f"\n[figures] failed batch then {faults['load']} failed re-seeks: {len(events)} "
+          f"published, {found['archive']} archived, 0 lost (100 of 600 before), 0 doubled")
 
 
 async def test_a_batch_that_does_not_start_at_the_stored_position_is_refused(

@@ -78,6 +78,9 @@ async def test_positions_beyond_a_new_logs_end_replay_it(
     assert resets, "the replaced log must be recorded"
     assert all(r["log_start"] == 0 and r["stored_offset"] > 0 for r in resets)
     assert tracked == 200  # positions now count the new log only
+    print(f"\n[figures] broker restarted empty (positions beyond the new log's end): 300 "
+          f"before, 200 on the new log, {found['archive']} archived, 0 lost, 0 doubled; "
+          f"{len(resets)} replaced logs detected and recorded")
 
 
 async def test_a_new_log_longer_than_the_stored_position_is_recognised_by_its_anchor(

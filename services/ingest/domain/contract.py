@@ -11,7 +11,7 @@ The payload is an object with a ``family`` discriminator (``referral``, ``transi
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -43,6 +43,19 @@ def one_of(values: tuple[str, ...] | frozenset[str], code: str = "not_in_vocabul
                      WithJsonSchema({"type": "string", "enum": list(allowed)})]
 
 
+def _in_utc_range(value: datetime) -> datetime:
+    # "0001-01-01T00:00:00+00:05" is a valid RFC 3339 time whose UTC instant is before year 1:
+    # Python cannot hold it, and converting it used to end the request with a 500.
+    try:
+        value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError("datetime_out_of_range",
+                                  "is outside the years 1 to 9999 in UTC") from None
+    return value
+
+
+#: A time with its offset, whose instant in UTC Python (and Avro) can hold.
+Moment = Annotated[AwareDatetime, AfterValidator(_in_utc_range)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 ServiceKind = one_of(SERVICE_KINDS)
 Accommodation = one_of(ACCOMMODATION_STATUSES)
@@ -126,8 +139,8 @@ class EventBody(_Strict):
     event_type: EventType = Field(description="<family>.<action>")  # type: ignore[valid-type]
     schema_version: Annotated[int, Field(ge=1, le=2)] | None = Field(
         None, description="ignored on input: the gateway writes the current schema version")
-    occurred_at: AwareDatetime = Field(description="RFC 3339 with offset; kept to milliseconds")
-    recorded_at: AwareDatetime = Field(description="when the agency system recorded it")
+    occurred_at: Moment = Field(description="RFC 3339 with offset; kept to milliseconds")
+    recorded_at: Moment = Field(description="when the agency system recorded it")
     causation_id: Text | None = None
     source: SourceBody
     identifiers: Annotated[Identifiers, Field(min_length=1)]
@@ -139,7 +152,7 @@ class EventBody(_Strict):
 class CloudEventData(_Strict):
     """``data`` of a CloudEvent: the envelope fields CloudEvents has no attribute for."""
 
-    recorded_at: AwareDatetime | None = Field(None, description="defaults to `time`")
+    recorded_at: Moment | None = Field(None, description="defaults to `time`")
     causation_id: Text | None = None
     source: SourceDetail
     identifiers: Identifiers = Field(default_factory=list)
@@ -162,7 +175,7 @@ class CloudEventBody(_Strict):
     id: UUID
     source: Text
     type: EventType  # type: ignore[valid-type]
-    time: AwareDatetime
+    time: Moment
     subject: Annotated[str, Field(min_length=1, max_length=80)] | None = None
     dataschema: Text | None = None
     datacontenttype: one_of(("application/json",)) | None = None  # type: ignore[valid-type]

@@ -12,7 +12,6 @@ content (``valid_bodies``); those must be accepted, and each must be on the topi
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -88,6 +87,7 @@ schema = schemathesis.openapi.from_dict(
         "checks": {"positive_data_acceptance": {"expected-statuses": [200, 202]}}}))
 
 _MADE_VALID: set[str] = set()  # event ids of bodies the hook made valid
+_POSITIVE: dict[tuple[str, str | None], int] = {}  # positive cases seen, by operation
 
 
 @schema.hook
@@ -96,9 +96,13 @@ def flatmap_case(context: schemathesis.HookContext, case: schemathesis.Case
     meta = case.meta
     if case.path not in PUBLISHING or meta is None or not meta.generation.mode.is_positive:
         return st.just(case)  # negative cases stay negative: they test the refusals
-    # Two positive cases in three, chosen by their content: a choice drawn from hypothesis
-    # (one_of) came out "keep as generated" almost every time for batches.
-    if zlib.crc32(repr(case.body).encode("utf-8", "surrogatepass")) % 3 == 0:
+    # Two positive cases in three, counted per operation and media type: a choice drawn
+    # from hypothesis (one_of) came out "keep as generated" almost every time for batches,
+    # and one by the body's checksum kept every copy of the body generated most often
+    # ({"events": []}) whenever that body's checksum said "keep".
+    seen = _POSITIVE[(case.path, case.media_type)] = _POSITIVE.get(
+        (case.path, case.media_type), 0) + 1
+    if seen % 3 == 0:
         return st.just(case)
 
     def made_valid(body: Any) -> schemathesis.Case:

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from services.ingest.client import event_to_json
-from services.ingest.credentials import revoke_credential, rotate_credential
-from tests.factories import contact, referral, transition
+from services.ingest.credentials import create_agency, revoke_credential, rotate_credential
+from tests.factories import SOURCES, contact, referral, transition
 from tests.integration.ingest.conftest import Gateway, copies, topic_events
 
 pytestmark = pytest.mark.integration
@@ -53,6 +54,27 @@ async def test_same_id_with_different_content_is_a_conflict(gateway: Gateway) ->
     [problem] = response.json()["problems"]
     assert problem == {"field": "event_id", "code": "conflict",
                        "reason": "was already accepted with different content"}
+
+
+async def test_another_agency_reusing_an_event_id_neither_blocks_nor_shadows(
+        gateway: Gateway) -> None:
+    """Event ids are chosen by each agency: the housing team posting an id first (by accident
+    or on purpose) must not turn the prison's later event with that id into a 409."""
+    housing_token = await create_agency(gateway.settings, SOURCES["HOUSING"].agency,
+                                        "Leeds housing", "HOUSING")
+    prison = referral("made")
+    housing = dataclasses.replace(referral("acknowledged", source="HOUSING"),
+                                  event_id=prison.event_id)
+    async with gateway.client(housing_token) as http:
+        assert (await http.post("/v1/events", json=event_to_json(housing))).status_code == 202
+    async with gateway.client() as http:
+        first = await http.post("/v1/events", json=event_to_json(prison))
+        again = await http.post("/v1/events", json=event_to_json(prison))
+    assert first.status_code == 202, first.text
+    assert again.status_code == 200  # the prison's own retry, recognised as its own
+    found = await topic_events(gateway.settings)
+    assert sorted(e.source.agency for _, e in found if e.event_id == prison.event_id) == sorted(
+        [SOURCES["HOUSING"].agency, SOURCES["PRISON"].agency])
 
 
 async def test_concurrent_posts_of_one_event_write_one_copy(gateway: Gateway) -> None:

@@ -126,3 +126,26 @@ def test_cloudevent_attributes_map_onto_the_envelope() -> None:
 def test_cloudevent_problems_use_cloudevent_paths(changes: dict, field: str) -> None:
     event, problems = parse_cloudevent(_cloudevent(**changes), NOW, TOLERANCE)
     assert event is None and problems[0].field == field
+
+
+@pytest.mark.parametrize("field", ["occurred_at", "recorded_at"])
+def test_a_time_before_year_one_in_utc_is_refused_not_a_crash(field: str) -> None:
+    """Found by schemathesis: a valid RFC 3339 time whose UTC instant Python cannot hold
+    (year 1, a positive offset) used to end the request with a 500."""
+    body = event_to_json(contact("attended"))
+    body[field] = "0001-01-01T00:00:00+00:05"
+    event, problems = parse_event(body, T0, timedelta(minutes=5))
+    assert event is None
+    assert [(p.field, p.code) for p in problems] == [(field, "schema_violation")]
+    assert "outside the years 1 to 9999" in problems[0].reason
+
+
+def test_a_cloudevent_time_before_year_one_in_utc_is_refused() -> None:
+    body = {"specversion": "1.0", "id": "b8a1abcd-1a69-46c7-8da4-f9fc3c6da5d7",
+            "source": "hmp-leeds", "type": "contact.attended",
+            "time": "0001-01-01T00:00:01+01:00",
+            "data": {"source": {"service_kind": "PRISON", "system": "NOMIS"},
+                     "identifiers": [{"scheme": "nhs_number", "value": "9434765919"}],
+                     "payload": {"family": "contact", "contact_id": "c-1"}}}
+    event, problems = parse_cloudevent(body, T0, timedelta(minutes=5))
+    assert event is None and [p.field for p in problems] == ["time"]

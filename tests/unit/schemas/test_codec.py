@@ -8,6 +8,7 @@ drops a field without a default or changes a type), these tests fail.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 from datetime import date
 from pathlib import Path
@@ -143,3 +144,19 @@ def test_a_payload_of_another_family_is_refused() -> None:
     data = agency_codec().encode(record)
     with pytest.raises(DecodeError, match="a discharge event needs a discharge payload"):
         decode_event(data)
+
+
+def test_a_timestamp_beyond_year_9999_is_a_decode_error_not_a_crash() -> None:
+    """Straight onto Kafka, a timestamp-millis Python cannot hold raised OverflowError, which
+    no reader caught: the batch would have been retried for ever instead of parked."""
+    from services.common.codec import MAGIC, agency_codec
+    from services.common.event_codec import event_to_record, read_event
+    from tests.factories import contact
+
+    codec = agency_codec()
+    record = {**event_to_record(contact("attended")), "occurred_at": 2**62}  # ms
+    buffer = io.BytesIO()
+    buffer.write(MAGIC + codec.current.fingerprint)
+    fastavro.schemaless_writer(buffer, codec.current.schema, record)
+    event, reason = read_event(buffer.getvalue())
+    assert event is None and reason == "undecodable: corrupt Avro body (OverflowError)"
