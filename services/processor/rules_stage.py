@@ -73,6 +73,12 @@ class RuleStage:
         self._pending.clear()
 
     def rollback(self) -> None:
+        """The batch failed. Its transaction may still have committed (PostgreSQL going away
+        can lose the acknowledgement of a COMMIT it carried out), so the cached state of its
+        people is dropped too: the next batch reads them back from PostgreSQL rather than
+        trusting a cache that may be one batch behind (an expectation fulfilled in the lost
+        acknowledgement's batch would otherwise fire as if still open)."""
+        self.forget(self._pending)
         self._pending.clear()
 
     def forget(self, people: Iterable[str] | None = None) -> None:
@@ -166,18 +172,21 @@ class DeadlineWatch:
             if not partitions:
                 return fired_total
             async with self._stage.lock, self._pool.acquire() as conn:
-                async with conn.transaction():
-                    cutoffs = {p: at - self._grace
-                               for p, at in (await self._clock.now(conn, partitions)).items()}
-                    due = await rules_store.due_expectations(conn, cutoffs)
-                    fired = []
-                    for expectation, partition in due:
-                        fired += fire_due(self._pack, [expectation], cutoffs[partition])
-                    partition_of = {e.person_key: p for e, p in due}
-                    await rules_store.save_expectations(conn, [e for e, _ in fired],
-                                                        partition_of)
-                    await record_alert_events(conn, [a for _, a in fired])
-                self._stage.forget(partition_of)  # their cached state no longer holds
+                partition_of: dict[str, int] = {}
+                try:
+                    async with conn.transaction():
+                        cutoffs = {p: at - self._grace for p, at in
+                                   (await self._clock.now(conn, partitions)).items()}
+                        due = await rules_store.due_expectations(conn, cutoffs)
+                        fired = []
+                        for expectation, partition in due:
+                            fired += fire_due(self._pack, [expectation], cutoffs[partition])
+                        partition_of = {e.person_key: p for e, p in due}
+                        await rules_store.save_expectations(conn, [e for e, _ in fired],
+                                                            partition_of)
+                        await record_alert_events(conn, [a for _, a in fired])
+                finally:  # committed or not (a lost COMMIT acknowledgement), reload them
+                    self._stage.forget(partition_of)
             if fired:
                 log.info("deadlines passed", alerts=len(fired))
                 await self._publisher.publish()
