@@ -15,11 +15,30 @@ CLEAR_OUTBOX = "DELETE FROM alert_outbox WHERE alert_event_id = ANY($1::uuid[])"
 
 # Returns the alert events not seen before: the rest were projected already.
 RECORD_HISTORY = """
-INSERT INTO alert_history (alert_event_id, alert_id, action, at, actor, resolution)
+INSERT INTO alert_history (alert_event_id, alert_id, action, at, actor, resolution, event_id,
+    event_agency, detail)
 SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[], $5::text[],
-    $6::text[])
+    $6::text[], $7::text[], $8::text[], $9::text[])
 ON CONFLICT DO NOTHING
 RETURNING alert_event_id::text AS alert_event_id
+"""
+
+# Counted from the history, so applying evidence twice or out of order counts it once.
+COUNT_EVIDENCE = """
+UPDATE alert AS a SET evidence_count = h.joined, last_evidence_at = h.latest
+FROM (SELECT alert_id, count(*) AS joined, max(at) AS latest FROM alert_history
+      WHERE action = 'evidence' AND alert_id = ANY($1::uuid[]) GROUP BY alert_id) AS h
+WHERE a.alert_id = h.alert_id
+"""
+
+# One alert's life in the order it happened: a raise and a resolution may share an instant
+# (a fulfilment known before its trigger), and the raise reads first.
+ALERT_HISTORY = """
+SELECT alert_event_id::text AS alert_event_id, action, at, actor, resolution, event_id,
+       event_agency, detail
+FROM alert_history WHERE alert_id = $1
+ORDER BY at, CASE action WHEN 'raised' THEN 0 WHEN 'resolved' THEN 2 ELSE 1 END,
+         alert_event_id
 """
 
 OPEN_ALERT = """
@@ -38,7 +57,7 @@ WHERE alert_id = $1
 
 ALERTS_FOR_PERSON = """
 SELECT alert_id::text AS alert_id, rule_id, severity, duty_team, title, status, raised_at,
-       due_at, resolved_at, resolution, expected
+       due_at, resolved_at, resolution, expected, evidence_count
 FROM alert WHERE person_key = $1 ORDER BY raised_at, alert_id
 """
 

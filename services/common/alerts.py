@@ -8,7 +8,9 @@ the projector's idempotent write swallows it:
 * ``alert_id = uuid5(ALERT_NAMESPACE, "<rule id>|<person key>|<agency>/<trigger event id>")``
   (event ids are unique within their publishing agency only, so the agency is part of it)
 * ``alert_event_id = uuid5(ALERT_NAMESPACE, "<alert id>|<action>")`` (one raised and at most
-  one resolved per alert; human actions later add a sequence number to the name).
+  one resolved per alert; human actions later add a sequence number to the name). Evidence
+  names the event it adds: ``"<alert id>|evidence|<agency>/<event id>"``, so the same decline
+  seen twice adds nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from services.common.codec import DecodeError, alert_codec
 #: Fixed forever: changing it would change every alert id and break de-duplication.
 ALERT_NAMESPACE: Final = uuid.UUID("c9d3954e-c457-5fd5-a5a4-21b6334b1eff")
 
-ALERT_ACTIONS: Final = ("raised", "resolved", "acknowledged", "assigned", "escalated")
+ALERT_ACTIONS: Final = ("raised", "resolved", "acknowledged", "assigned", "escalated",
+                        "evidence")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +51,10 @@ class AlertEvent:
     resolution: str | None = None
     resolving_event_id: str | None = None
     actor: str | None = None
-    schema_version: int = 1
+    evidence_event_id: str | None = None  # "evidence": the later event the alert stands on
+    evidence_agency: str | None = None
+    detail: str | None = None             # "evidence": what that event was (no identifiers)
+    schema_version: int = 2
 
 
 def alert_id_for(rule_id: str, person_key: str, trigger_agency: str, trigger_event_id: str

@@ -53,6 +53,8 @@ async def show_person(conn: asyncpg.Connection, person_key: str, console: Consol
     for a in await conn.fetch(alerts_sql.ALERTS_FOR_PERSON, person_key):
         state = (f"resolved {a['resolved_at']:%Y-%m-%d}: {a['resolution']}"
                  if a["status"] == "resolved" else "OPEN")
+        if a["evidence_count"]:
+            state += f"; {a['evidence_count']} later events joined it"
         console.print(f"  [bold red]alert[/bold red] {a['severity']} -> {a['duty_team']}: "
                       f"{a['title']} (raised {a['raised_at']:%Y-%m-%d %H:%M}; {state})")
     referrals = await conn.fetch(sql.REFERRALS, person_key)

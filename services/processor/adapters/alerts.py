@@ -60,7 +60,9 @@ async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertE
         new = {r["alert_event_id"] for r in await conn.fetch(
             sql.RECORD_HISTORY, [e.alert_event_id for e in events], [e.alert_id for e in events],
             [e.action for e in events], [e.at for e in events], [e.actor for e in events],
-            [e.resolution for e in events])}
+            [e.resolution for e in events],
+            [e.evidence_event_id or e.resolving_event_id for e in events],
+            [e.evidence_agency for e in events], [e.detail for e in events])}
         fresh = [e for e in events if e.alert_event_id in new]
         raised = [(e.alert_id, e.person_key, e.rule_id, e.rule_version, e.severity,
                    e.duty_team, e.title, e.explanation, e.source_reference, e.trigger_event_id,
@@ -73,4 +75,6 @@ async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertE
             await conn.executemany(sql.OPEN_ALERT, raised)
         if resolved:
             await conn.executemany(sql.RESOLVE_ALERT, resolved)
+        if joined := sorted({e.alert_id for e in fresh if e.action == "evidence"}):
+            await conn.execute(sql.COUNT_EVIDENCE, joined)
     return len(new)

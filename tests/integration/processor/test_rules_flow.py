@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from projections.queries import alerts as alerts_sql
 from services.common.alerts import decode_alert_event
 from services.common.settings import Settings
 from services.processor.adapters.alerts import project_alert_events
@@ -105,9 +106,62 @@ async def test_deadline_alert_fires_with_no_further_events(
         "SELECT * FROM alert WHERE rule_id = 'mh-72h-follow-up'")
     assert str(resolved["resolving_event_id"]) == follow_up.event_id
     assert "late" in resolved["resolution"]
-    history = await processor.pool.fetch(
-        "SELECT action FROM alert_history WHERE alert_id = $1 ORDER BY at", resolved["alert_id"])
+    history = await processor.pool.fetch(alerts_sql.ALERT_HISTORY, resolved["alert_id"])
     assert [h["action"] for h in history] == ["raised", "resolved"]
+
+
+async def test_a_follow_up_arriving_before_its_discharge_resolves_after_the_raise(
+        clocked: tuple[Processor, ManualClock]) -> None:
+    """Out of order across agencies: the late follow-up (T0+100h) is on the log before the
+    ward's discharge (occurred T0, recorded T0+1h). Raised at the deadline, resolved when the
+    follow-up was recorded: never a resolution stamped before its raise."""
+    processor, _ = clocked
+    follow_up = f.contact("follow_up", at=f.T0 + 100 * H, source="MENTAL_HEALTH")
+    discharge = f.transition("occurred", "MENTAL_HEALTH_DISCHARGE", source="MENTAL_HEALTH",
+                             delay=H)
+    await publish(processor.settings, [follow_up, discharge])
+    query = ("SELECT * FROM alert WHERE rule_id = 'mh-72h-follow-up' AND status = 'resolved'")
+    await wait_for(processor.pool, f"SELECT count(*) FROM ({query}) AS a", 1)
+    alert = await processor.pool.fetchrow(query)
+    assert alert["raised_at"] == f.T0 + 72 * H
+    assert alert["resolved_at"] == f.T0 + 100 * H >= alert["raised_at"]
+    history = await processor.pool.fetch(alerts_sql.ALERT_HISTORY, alert["alert_id"])
+    assert [(h["action"], h["at"]) for h in history] == [
+        ("raised", f.T0 + 72 * H), ("resolved", f.T0 + 100 * H)]
+    assert history[1]["event_id"] == follow_up.event_id
+
+
+async def test_a_further_decline_joins_the_open_stuck_alert(
+        clocked: tuple[Processor, ManualClock]) -> None:
+    """Two services decline citing each other; a new referral is declined again. One alert,
+    its history and evidence count growing; the detail names no one."""
+    processor, _ = clocked
+    D = 24 * H
+
+    def declined(by: str, cites: str, referral_id: str, day: int):  # type: ignore[no-untyped-def]
+        return f.referral("declined", referral_id, to=by, decline_reason="CITES_OTHER_NEED_FIRST",
+                          cites_service_kind=cites, source=by, at=f.T0 + day * D)
+
+    declines = [declined("MENTAL_HEALTH", "SUBSTANCE_USE", "r-1", 0),
+                declined("SUBSTANCE_USE", "MENTAL_HEALTH", "r-2", 10),
+                declined("SUBSTANCE_USE", "MENTAL_HEALTH", "r-3", 40)]
+    await publish(processor.settings, declines)
+    await wait_for(processor.pool, "SELECT count(*) FROM alert_history WHERE action = "
+                   "'evidence'", 1)
+    [alert] = await processor.pool.fetch(
+        "SELECT * FROM alert WHERE rule_id = 'stuck-between-services'")
+    assert (alert["status"], alert["evidence_count"]) == ("open", 1)
+    # The agencies' topics interleave in any order; whichever it was, the alert is keyed on
+    # the first pair and stamped no earlier than the events it stands on were recorded.
+    assert str(alert["trigger_event_id"]) == declines[1].event_id
+    assert alert["raised_at"] >= f.T0 + 10 * D
+    assert alert["last_evidence_at"] >= alert["raised_at"]
+    history = await processor.pool.fetch(alerts_sql.ALERT_HISTORY, alert["alert_id"])
+    assert [h["action"] for h in history] == ["raised", "evidence"]
+    joined = history[1]
+    assert (joined["event_id"], joined["event_agency"]) == (declines[2].event_id,
+                                                            "forward-leeds")
+    assert "referral.declined" in joined["detail"] and f.NHS not in joined["detail"]
 
 
 async def test_release_to_no_fixed_abode_alerts_at_once(

@@ -160,3 +160,15 @@ def test_a_timestamp_beyond_year_9999_is_a_decode_error_not_a_crash() -> None:
     fastavro.schemaless_writer(buffer, codec.current.schema, record)
     event, reason = read_event(buffer.getvalue())
     assert event is None and reason == "undecodable: corrupt Avro body (OverflowError)"
+
+
+def test_a_version_1_alert_event_stays_readable() -> None:
+    """Written before v2 added evidence: the new fields come from their defaults."""
+    from services.common.alerts import decode_alert_event
+
+    alert = decode_alert_event((FIXTURES / "alert_event.v1.resolved.bin").read_bytes())
+    assert alert.schema_version == 1 and alert_codec().current.version == 2
+    assert (alert.action, alert.resolving_event_id, alert.actor) == (
+        "resolved", "evt-2", "rules-engine")
+    assert (alert.evidence_event_id, alert.evidence_agency, alert.detail) == (None, None, None)
+    assert alert.at.isoformat() == "2026-03-05T13:00:00+00:00"

@@ -2,9 +2,11 @@
 
 Both halves can arrive in either order. Each half is remembered as a ``Marker``; when the
 second half arrives, it is matched against the remembered first halves. For a pair, the alert
-is keyed on the LATER of the two events (by occurred-at, then event id), so arrival order
-does not change the alert id. For a context rule the trigger is always the risky event (the
-disengagement), found either when it arrives or when its context arrives after it.
+is keyed on the LATER event of the earliest-completed pair (by occurred-at, then event id),
+so two declines give the same alert id in either arrival order. A person has one open alert
+per pair of services (``pair_key``): a further decline that pairs up joins that alert as
+evidence instead of raising another. For a context rule the trigger is always the risky
+event (the disengagement), found either when it arrives or when its context arrives after it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ class Seen:
     def order(self) -> tuple[datetime, str, str]:
         return self.occurred_at, self.event_id, self.agency
 
+    @property
+    def reference(self) -> str:
+        """'<agency>/<event id>': which event this is, across agencies."""
+        return f"{self.agency}/{self.event_id}"
+
     def same_event(self, marker: Marker) -> bool:
         return marker.event_id == self.event_id and marker.agency == self.agency
 
@@ -50,23 +57,36 @@ def point_at_each_other(pair: Pair, a: Mapping[str, object], b: Mapping[str, obj
     return crossed and all(a.get(path) != b.get(path) for path in pair.differ)
 
 
-def pairs(rule: Rule, seen: Seen, halves: list[Marker]) -> tuple[Seen, Seen] | None:
-    """(later, earlier) when ``seen`` completes a pair with a remembered half, else None.
-    With several candidates the most recent one is taken: one alert per arriving half."""
+def partners(rule: Rule, seen: Seen, halves: list[Marker]) -> list[Seen]:
+    """Every remembered half that ``seen`` completes a pair with, oldest first."""
     assert rule.pair is not None
-    partners = [m for m in halves
-                if not seen.same_event(m)
-                and abs(m.occurred_at - seen.occurred_at) <= rule.pair.within
-                and point_at_each_other(rule.pair, seen.facts, m.facts)]
-    if not partners:
-        return None
-    partner = Seen.of(max(partners, key=lambda m: (m.occurred_at, m.event_id, m.agency)))
-    later, earlier = sorted([seen, partner], key=lambda s: s.order, reverse=True)
-    return later, earlier
+    found = [Seen.of(m) for m in halves
+             if not seen.same_event(m)
+             and abs(m.occurred_at - seen.occurred_at) <= rule.pair.within
+             and point_at_each_other(rule.pair, seen.facts, m.facts)]
+    return sorted(found, key=lambda s: s.order)
 
 
-def context_for(rule: Rule, trigger: Seen, contexts: list[Marker]) -> str | None:
-    """Words for the most recent context that puts ``trigger`` inside its risk window."""
+def first_pair(seen: Seen, found: list[Seen]) -> tuple[Seen, Seen]:
+    """(later, earlier): of the pairs ``seen`` completes, the one whose later event is the
+    earliest, i.e. the pair that would have completed first had every event arrived in
+    order. Keying the alert on it keeps the alert id independent of arrival order for two
+    declines, and for more whenever the first pair was known first."""
+    before = [p for p in found if p.order < seen.order]
+    if before:
+        return seen, before[-1]
+    return found[0], seen
+
+
+def pair_key(rule: Rule, facts: Mapping[str, object]) -> str:
+    """The pair of services, the same from either half ('MENTAL_HEALTH|SUBSTANCE_USE')."""
+    assert rule.pair is not None
+    return ";".join("|".join(sorted((str(facts.get(x)), str(facts.get(y)))))
+                    for x, y in rule.pair.cross)
+
+
+def context_for(rule: Rule, trigger: Seen, contexts: list[Marker]) -> tuple[Seen, str] | None:
+    """The most recent context that puts ``trigger`` inside its risk window, with words."""
     best: tuple[Marker, str] | None = None
     for marker in contexts:
         for context in rule.contexts:
@@ -75,7 +95,7 @@ def context_for(rule: Rule, trigger: Seen, contexts: list[Marker]) -> str | None
                     <= trigger.occurred_at
                     and (best is None or marker.occurred_at > best[0].occurred_at)):
                 best = marker, _words(marker.facts, marker.occurred_at, context.within.days)
-    return best[1] if best else None
+    return (Seen.of(best[0]), best[1]) if best else None
 
 
 def triggers_for(rule: Rule, context: Seen, triggers: list[Marker]) -> list[tuple[Seen, str]]:

@@ -24,7 +24,14 @@ from datetime import datetime
 
 from services.common.alerts import AlertEvent, alert_id_for
 from services.common.events import AgencyEvent
-from services.processor.domain.rules.correlation import Seen, context_for, pairs, triggers_for
+from services.processor.domain.rules.correlation import (
+    Seen,
+    context_for,
+    first_pair,
+    pair_key,
+    partners,
+    triggers_for,
+)
 from services.processor.domain.rules.deadlines import due_at, fire_due
 from services.processor.domain.rules.model import Rule, RulePack
 from services.processor.domain.rules.relevance import (
@@ -49,6 +56,7 @@ from services.processor.domain.rules.state import (
 from services.processor.domain.rules.vocabulary import facts_of
 from services.processor.domain.rules.wording import (
     describe_event,
+    evidence,
     explanation,
     lateness,
     raised,
@@ -141,13 +149,19 @@ class _Run:
 
     # --- closing expectations ---------------------------------------------------------------
 
-    def close(self, expectation: Expectation, status: str, reason: str, by: str) -> None:
-        done = dataclasses.replace(expectation, status=status, closed_at=self.now,
+    def close(self, expectation: Expectation, status: str, reason: str, by: str,
+              known_at: datetime | None = None) -> None:
+        """Close ``expectation``; an alert it raised is resolved. The closing instant is never
+        before the raise, nor before the closing event was recorded: a fulfilment that
+        arrived before its trigger makes the alert raised at the deadline and resolved at
+        that same instant, not at the (earlier) moment the trigger arrived."""
+        at = max(self.now, expectation.raised_at or self.now, known_at or self.now)
+        done = dataclasses.replace(expectation, status=status, closed_at=at,
                                    resolution=reason,
                                    fulfilled_by=by if status != WITHDRAWN else None)
         self.put(done)
         if expectation.status == ALERTED:
-            self.alerts.append(resolved(done, self.now, reason, by))
+            self.alerts.append(resolved(done, at, reason, by))
 
     def cancel(self, rule: Rule, seen: Seen, match: Match) -> None:
         if rule.cancel is None or not match.cancel:
@@ -180,7 +194,7 @@ class _Run:
         reason = (f"fulfilled before the deadline but reported late: {what}" if on_time else
                   f"resolved late: {what}, "
                   f"{lateness(seen.occurred_at, expectation.due_at)} after the deadline")
-        self.close(expectation, RESOLVED, reason, seen.event_id)
+        self.close(expectation, RESOLVED, reason, seen.event_id, seen.recorded_at)
 
     # --- remembering and triggering ---------------------------------------------------------
 
@@ -214,13 +228,45 @@ class _Run:
         elif rule.kind == "immediate":
             self.raise_now(rule, seen)
         elif rule.kind == "pair":
-            found = pairs(rule, seen, self.markers_of(rule, "half"))
-            if found is not None:
-                later, earlier = found
-                self.raise_now(rule, later, earlier.occurred_at,
-                               f"paired with {describe_event(earlier.facts, earlier.occurred_at)}")
+            self.pair_up(rule, seen)
         elif (risk := context_for(rule, seen, self.markers_of(rule, "context"))) is not None:
-            self.raise_now(rule, seen, context=risk)
+            window, words = risk
+            self.raise_now(rule, seen, context=words, known_at=window.recorded_at)
+
+    def pair_up(self, rule: Rule, seen: Seen) -> None:
+        """One open alert per person and pair of services: the first pair raises it; every
+        later decline that pairs up (and the partners it pairs with) joins it as evidence."""
+        found = partners(rule, seen, self.markers_of(rule, "half"))
+        if not found:
+            return
+        key = pair_key(rule, seen.facts)
+        alert = next((e for e in self.live(rule)
+                      if e.status == ALERTED and e.keys.get("pair") == key), None)
+        if alert is None:
+            later, earlier = first_pair(seen, found)
+            alert = self.raise_now(
+                rule, later, earlier.occurred_at,
+                f"paired with {describe_event(earlier.facts, earlier.occurred_at)}",
+                known_at=earlier.recorded_at, keys={"pair": key},
+                stands_on=(later.reference, earlier.reference))
+            if alert is None:
+                return  # the pair's alert was raised once and has closed since
+        joining = [s for s in (seen, *found) if s.reference not in alert.evidence]
+        if joining:
+            self.add_evidence(alert, sorted(joining, key=lambda s: s.order))
+
+    def add_evidence(self, alert: Expectation, joining: list[Seen]) -> None:
+        # due_at follows the latest event the alert stands on, so the alert is kept (and
+        # found by the next decline) for as long after it as after the first pair.
+        at = max(self.now, alert.raised_at or self.now, *(s.recorded_at for s in joining))
+        latest = max(s.occurred_at for s in joining)
+        updated = dataclasses.replace(
+            alert, evidence=(*alert.evidence, *(s.reference for s in joining)),
+            due_at=max(alert.due_at, latest))
+        self.put(updated)
+        for s in joining:
+            self.alerts.append(evidence(updated, at, s.agency, s.event_id,
+                                        describe_event(s.facts, s.occurred_at)))
 
     def new(self, expectation_id: str, rule: Rule, seen: Seen, due: datetime, status: str,
             keys: dict[str, object], has_deadline: bool, context: str = "",
@@ -238,14 +284,24 @@ class _Run:
             known_at=seen.recorded_at, raised_at=raised_at)
 
     def raise_now(self, rule: Rule, seen: Seen, window_start: datetime | None = None,
-                  context: str = "") -> None:
+                  context: str = "", known_at: datetime | None = None,
+                  keys: dict[str, object] | None = None,
+                  stands_on: tuple[str, ...] = ()) -> Expectation | None:
+        """Raise an alert on ``seen`` at once; None when this trigger raised one before.
+
+        Raised when the last event it stands on was recorded (``seen`` and ``known_at``, the
+        other half or the context): under the worker's clock a half that arrives late runs
+        at its own, earlier, recorded time, and the alert must not predate what it knew."""
         expectation_id = alert_id_for(rule.id, self.person, seen.agency, seen.event_id)
         if expectation_id in self.expectations:
-            return  # the same trigger again: nothing changes
-        expectation = self.new(expectation_id, rule, seen, seen.occurred_at, ALERTED, {}, False,
-                               context, window_start, raised_at=self.now)
+            return None  # the same trigger again: nothing changes
+        at = max(self.now, seen.recorded_at, known_at or self.now)
+        expectation = self.new(expectation_id, rule, seen, seen.occurred_at, ALERTED,
+                               keys or {}, False, context, window_start, raised_at=at)
+        expectation = dataclasses.replace(expectation, evidence=stands_on)
         self.put(expectation)
-        self.alerts.append(raised(expectation, self.now))
+        self.alerts.append(raised(expectation, at))
+        return expectation
 
     def open_deadline(self, rule: Rule, seen: Seen) -> None:
         assert rule.expect is not None and rule.window is not None

@@ -54,6 +54,9 @@ class Expectation:
     raised_at: datetime | None = None
     closed_at: datetime | None = None
     resolution: str | None = None
+    #: the events an alert stands on, as '<agency>/<event id>' (a pair alert: every decline
+    #: that paired up); a later event already here adds nothing
+    evidence: tuple[str, ...] = ()
 
     @property
     def alert_at(self) -> datetime:

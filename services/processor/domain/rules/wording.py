@@ -103,3 +103,14 @@ def resolved(expectation: Expectation, at: datetime, resolution: str,
         base, alert_event_id=alert_event_id_for(expectation.expectation_id, "resolved"),
         action="resolved", resolution=resolution, resolving_event_id=resolving_event_id,
         actor="rules-engine")
+
+
+def evidence(expectation: Expectation, at: datetime, agency: str, event_id: str,
+             detail: str) -> AlertEvent:
+    """A later event the alert now also stands on (a further decline for a stuck pair)."""
+    base = raised(expectation, at)
+    return dataclasses.replace(
+        base, alert_event_id=alert_event_id_for(expectation.expectation_id,
+                                                f"evidence|{agency}/{event_id}"),
+        action="evidence", evidence_event_id=event_id, evidence_agency=agency, detail=detail,
+        actor="rules-engine")

@@ -81,10 +81,15 @@ def discharge(action: str, at: datetime = T0, *, by: str = "SUBSTANCE_USE",
 
 
 class Person:
-    """One person's rule state, fed in log order with a stream clock (highest recorded_at)."""
+    """One person's rule state, fed in log order with a stream clock (highest recorded_at).
 
-    def __init__(self, person_key: str = f"nhs_number:{NHS}", pack=PACK) -> None:  # type: ignore[no-untyped-def]
+    ``worker_clock`` applies each event at its own recorded_at instead, as the worker's rule
+    stage does: an event that arrives late then runs with a clock behind what came before."""
+
+    def __init__(self, person_key: str = f"nhs_number:{NHS}", pack=PACK,  # type: ignore[no-untyped-def]
+                 worker_clock: bool = False) -> None:
         self.pack = pack
+        self.worker_clock = worker_clock
         self.state = PersonRuleState(person_key)
         self.clock = datetime.min.replace(tzinfo=UTC)
         self.alerts: list[AlertEvent] = []
@@ -95,7 +100,8 @@ class Person:
         new: list[AlertEvent] = []
         for event in events:
             self.clock = max(self.clock, event.recorded_at, now or self.clock)
-            outcome = apply_event(self.pack, self.state, event, self.clock)
+            clock = event.recorded_at if self.worker_clock else self.clock
+            outcome = apply_event(self.pack, self.state, event, clock)
             self.state = outcome.state
             self.outcomes.append(outcome)
             new += outcome.alert_events
