@@ -26,6 +26,7 @@ from services.processor.clock import Clock, StreamClock, WallClock
 from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack
 from services.processor.entrypoints.intake import processor_intake
 from services.processor.pipeline import BatchProcessor
+from services.processor.read_models import read_models
 from services.processor.rules_stage import DeadlineWatch, RuleStage
 
 
@@ -104,7 +105,8 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     alerts = AlertPublisher(pool, producer, settings.topics.alerts, guard)
     stage = RuleStage(pack)
     pipeline = BatchProcessor(
-        pool, dead_letters, consumer=settings.processor_group, rules=stage if rules else None,
+        pool, dead_letters, consumer=settings.processor_group,
+        read_models=read_models(stage if rules else None),
         publish_alerts=alerts.publish if rules else None)
     metrics = ConsumerMetrics(registry)
     intake = processor_intake(settings, pool, pipeline, stage, health, metrics)

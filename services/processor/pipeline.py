@@ -1,9 +1,9 @@
 """One batch of agency-event messages, from bytes to committed read models.
 
 1. decode and check every message; the bad ones go to the dead-letter topic (durably);
-2. in ONE PostgreSQL transaction: archive the events (the archive says which are new), fold
-   the new ones through the handlers (and the rules), write the changes, record the
-   consumer position;
+2. in ONE PostgreSQL transaction: archive the events (the archive says which are new), apply
+   the new ones to every read model of the registry (timeline, identifiers, referrals,
+   caseload, rules and the alerts they raise), record the consumer position;
 3. after commit, publish the alert events the batch produced.
 
 A redelivered message finds its event already archived, so its effects are not applied twice.
@@ -13,7 +13,6 @@ re-running the batch one message at a time, and parked with the failure's type.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -26,7 +25,6 @@ from services.common import positions
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.dead_letters import DeadLetterTopic, Parked, Rejected, record_dead_letters
 from services.common.event_codec import read_event
-from services.common.events import Identifier
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.positions import Move, PositionConflict
 from services.common.records import Message
@@ -34,8 +32,7 @@ from services.common.tracked_consumer import Batch
 from services.common.validation import message_refusal
 from services.processor.adapters import store
 from services.processor.adapters.store import Received
-from services.processor.handlers import fold
-from services.processor.rules_stage import RuleStage
+from services.processor.read_models import Registry
 
 log = structlog.get_logger("joinedup.processor")
 
@@ -73,16 +70,12 @@ AlertPublisher = Callable[[], Awaitable[object]]
 
 class BatchProcessor:
     def __init__(self, pool: asyncpg.Pool, dead_letters: DeadLetterTopic, consumer: str,
-                 rules: RuleStage | None = None,
-                 publish_alerts: AlertPublisher | None = None) -> None:
+                 read_models: Registry, publish_alerts: AlertPublisher | None = None) -> None:
         self._pool = pool
         self._dead_letters = dead_letters
         self._consumer = consumer
-        self._rules = rules
+        self.read_models = read_models
         self._publish_alerts = publish_alerts
-        # Identifiers already in person_identifier: most events repeat them, and skipping
-        # the upsert saves a row write per identifier. Filled only after a commit.
-        self._known_identifiers: set[Identifier] = set()
 
     async def prepare(self, batch: Batch) -> Decoded:
         """The CPU half of a batch (bytes to checked events). The intake runs it for the next
@@ -130,9 +123,9 @@ class BatchProcessor:
         received, rejected = decoded.received, decoded.rejected
         await self._dead_letters.park(rejected)
         result = BatchResult(parked=len(rejected))
-        rules = self._rules
+        models = self.read_models
         # Batches and the deadline timer take turns on rule state (see RuleStage).
-        async with rules.lock if rules is not None else contextlib.nullcontext():
+        async with models.locked():
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
                     archived = await store.archive(conn, received)
@@ -141,28 +134,17 @@ class BatchProcessor:
                     if clashes:  # parked before the position moves past them
                         await self._dead_letters.park(clashes)
                         rejected = [*rejected, *clashes]
-                    events = [item.event for item in fresh]
-                    view = await store.load_view(conn, events)
-                    changes = fold(events, view)
-                    changes.identifiers = {i: seen for i, seen in changes.identifiers.items()
-                                           if i not in self._known_identifiers}
-                    await store.write_changes(conn, changes)
-                    if self._rules is not None and fresh:
-                        result.alert_events = await self._rules(conn, fresh)
+                    if fresh:
+                        result.alert_events = await models.apply(conn, fresh)
                     await record_dead_letters(conn, [r.parked for r in rejected])
                     clocks = _clocks(fresh)
                     await positions.advance(conn, self._consumer, [
                         dataclasses.replace(m, clock=clocks.get((m.topic, m.partition)))
                         for m in decoded.moves])
             except BaseException:
-                if rules is not None:
-                    rules.rollback()
+                models.rolled_back()
                 raise
-            if rules is not None:
-                rules.commit()
-        if len(self._known_identifiers) > 500_000:  # bounded: forget and re-learn
-            self._known_identifiers.clear()
-        self._known_identifiers.update(changes.identifiers)
+            models.committed()
         result.applied = len(fresh)
         result.duplicates = archived.duplicates
         result.parked = len(rejected)

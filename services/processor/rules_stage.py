@@ -9,7 +9,7 @@ only on that person's events in log order, never on other people's or on timer t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 
 import asyncpg
@@ -30,9 +30,9 @@ from services.processor.clock import Clock
 from services.processor.domain.rules import (
     Expectation,
     Marker,
+    Outcome,
     PersonRuleState,
     RulePack,
-    apply_event,
     fire_due,
 )
 
@@ -50,7 +50,8 @@ async def record_alert_events(conn: asyncpg.Connection, alerts: Sequence[AlertEv
 
 
 class RuleStage:
-    """Rule state for a batch: loaded from PostgreSQL, kept in a per-worker cache.
+    """The store of the rules read model: rule state loaded from PostgreSQL, kept in a
+    per-worker cache, written back with the alert events the batch raised.
 
     The cache holds committed state only (`commit()` after the transaction, `rollback()` if it
     failed) for people on partitions this worker owns; a rebalance clears it. Everything that
@@ -65,6 +66,7 @@ class RuleStage:
         self._cache: dict[str, PersonRuleState] = {}
         self._pending: dict[str, PersonRuleState] = {}
         self._cache_size = cache_size
+        self._lead_teams: dict[str, tuple[str | None, object]] = {}  # as loaded this batch
 
     def commit(self) -> None:
         if len(self._cache) + len(self._pending) > self._cache_size:
@@ -89,37 +91,49 @@ class RuleStage:
             for person in people:
                 self._cache.pop(person, None)
 
-    async def __call__(self, conn: asyncpg.Connection, fresh: Sequence[Received]) -> list[AlertEvent]:
-        people = sorted({r.event.person_key for r in fresh})
-        latest = max(r.event.recorded_at for r in fresh)
-        missing = [p for p in people if p not in self._cache]
-        states = await rules_store.load_states(conn, missing, latest, self.pack.horizon)
-        states.update((p, self._cache[p]) for p in people if p in self._cache)
-        lead_teams = {p: (s.lead_team, s.lead_team_since) for p, s in states.items()}
+    # --- the rules read model's store (see read_models/rules.py) ----------------------------
+
+    async def load(self, conn: asyncpg.Connection, keys: Sequence[str],
+                   batch: Sequence[Received]) -> dict[str, PersonRuleState]:
+        latest = max(r.event.recorded_at for r in batch)
+        missing = [p for p in keys if p not in self._cache]
+        states = await rules_store.load_states(conn, sorted(missing), latest, self.pack.horizon)
+        states.update((p, self._cache[p]) for p in keys if p in self._cache)
+        self._lead_teams = {p: (s.lead_team, s.lead_team_since) for p, s in states.items()}
+        return states
+
+    async def save(self, conn: asyncpg.Connection,
+                   states: Mapping[str, PersonRuleState | None], changes: Sequence[Outcome],
+                   batch: Sequence[Received]) -> Sequence[AlertEvent]:
         changed: dict[str, Expectation] = {}
         added: list[Marker] = []
         pruned: list[Marker] = []
         alerts: list[AlertEvent] = []
-        for item in fresh:
-            event = item.event
-            outcome = apply_event(self.pack, states[event.person_key], event, event.recorded_at)
-            states[event.person_key] = outcome.state
+        for outcome in changes:
             changed.update({e.expectation_id: e for e in outcome.changed_expectations})
             added.extend(outcome.new_markers)
             pruned.extend(outcome.pruned_markers)
             alerts.extend(outcome.alert_events)
         pruned_keys = {(m.rule_id, m.role, m.agency, m.event_id) for m in pruned}
-        partition_of = {r.event.person_key: r.partition for r in fresh}
+        partition_of = {r.event.person_key: r.partition for r in batch}
         await rules_store.save_expectations(conn, changed.values(), partition_of)
         await rules_store.save_markers(
             conn, [m for m in added
                    if (m.rule_id, m.role, m.agency, m.event_id) not in pruned_keys],
             pruned)
+        final = {p: s for p, s in states.items() if s is not None}
         await rules_store.save_lead_teams(conn, [
-            s for p, s in states.items() if (s.lead_team, s.lead_team_since) != lead_teams[p]])
+            s for p, s in final.items()
+            if (s.lead_team, s.lead_team_since) != self._lead_teams.get(p, (None, None))])
         await record_alert_events(conn, alerts)
-        self._pending = states
+        self._pending = final
         return alerts
+
+    def committed(self) -> None:
+        self.commit()
+
+    def rolled_back(self) -> None:
+        self.rollback()
 
 
 class DeadlineWatch:

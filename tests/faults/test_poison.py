@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from services.common.settings import Settings
-from services.processor import pipeline
+from services.processor.read_models import ReadModel
 from tests.faults.conftest import FAST_RETRY, counts, start_in_process, wait_until
 from tests.faults.test_positions import people_events
 from tests.integration.processor.conftest import publish, read_topic
@@ -25,14 +25,15 @@ async def test_an_event_that_fails_processing_is_parked_and_the_rest_applied(
     settings = migrated.model_copy(update={"batch_max_events": batch, **FAST_RETRY})
     events = people_events(40, seed=batch)
     poison = events[17]
-    real_fold = pipeline.fold
+    real_fold_all = ReadModel.fold_all
 
-    def fold_failing_on_the_poison(batch_events, view):  # type: ignore[no-untyped-def]
-        if any(e.event_id == poison.event_id for e in batch_events):
+    def fold_failing_on_the_poison(self, states, batch_events):  # type: ignore[no-untyped-def]
+        if self.name == "caseload" and any(e.event_id == poison.event_id
+                                           for e in batch_events):
             raise failure("injected")
-        return real_fold(batch_events, view)
+        return real_fold_all(self, states, batch_events)
 
-    monkeypatch.setattr(pipeline, "fold", fold_failing_on_the_poison)
+    monkeypatch.setattr(ReadModel, "fold_all", fold_failing_on_the_poison)
     await publish(settings, events)
     running = await start_in_process(settings, rules=False)
     try:

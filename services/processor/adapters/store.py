@@ -1,7 +1,8 @@
-"""asyncpg edge of the processor: load the state a batch needs, write what it changed.
+"""asyncpg edge of the processor: the event archive, which tells new events from copies.
 
-Every method takes a connection already inside the batch's transaction, so effects and the
-consumer position commit together or not at all.
+Every function takes a connection already inside the batch's transaction, so effects and the
+consumer position commit together or not at all. The read models' own loads and writes are
+their stores, in ``services/processor/read_models/``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,7 @@ import asyncpg
 
 from projections.queries import backbone as sql
 from services.common.event_codec import decode_event
-from services.common.events import AgencyEvent, Referral
-from services.processor.domain.caseload import CaseloadEntry
-from services.processor.domain.referrals import ReferralState
-from services.processor.handlers import Changes, PersonView
+from services.common.events import AgencyEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,54 +93,3 @@ async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> Archiv
 def same_content(a: AgencyEvent, b: AgencyEvent) -> bool:
     """The same fact, whichever schema version wrote it."""
     return dataclasses.replace(a, schema_version=0) == dataclasses.replace(b, schema_version=0)
-
-
-async def load_view(conn: asyncpg.Connection, events: Sequence[AgencyEvent]) -> PersonView:
-    referral_ids = sorted({e.payload.referral_id for e in events
-                           if isinstance(e.payload, Referral)})
-    people = sorted({e.person_key for e in events})
-    view = PersonView()
-    if referral_ids:
-        for row in await conn.fetch(sql.SELECT_REFERRALS, referral_ids):
-            view.referrals[row["referral_id"]] = ReferralState(**dict(row))
-    if people:
-        for row in await conn.fetch(sql.SELECT_CASELOAD, people):
-            view.caseload.setdefault(row["person_key"], {})[row["agency"]] = CaseloadEntry(
-                **dict(row))
-    return view
-
-
-async def write_changes(conn: asyncpg.Connection, changes: Changes) -> None:
-    if changes.timeline:
-        # Only events the archive just called new reach here, so COPY cannot collide.
-        await conn.copy_records_to_table(
-            "timeline_entry", columns=sql.TIMELINE_COLUMNS,
-            records=[(e.person_key, e.occurred_at, e.recorded_at, uuid.UUID(e.event_id),
-                      e.event_type, e.source_agency, e.service_kind, e.sensitivity, e.summary)
-                     for e in changes.timeline])
-    if changes.identifiers:
-        ids = list(changes.identifiers.items())
-        await conn.execute(
-            sql.UPSERT_IDENTIFIERS, [i.scheme for i, _ in ids], [i.value for i, _ in ids],
-            [p for _, (p, _) in ids], [at for _, (_, at) in ids])
-    if changes.referrals:
-        r = list(changes.referrals.values())
-        await conn.execute(
-            sql.UPSERT_REFERRALS, [x.referral_id for x in r], [x.person_key for x in r],
-            [x.from_agency for x in r], [x.to_agency for x in r], [x.to_service_kind for x in r],
-            [x.status for x in r], [x.status_rank for x in r], [x.status_at for x in r],
-            [x.made_at for x in r], [x.decline_reason for x in r],
-            [x.cites_service_kind for x in r], [x.decided_by for x in r],
-            [x.outcome for x in r], [x.last_event_id for x in r])
-    if changes.referral_history:
-        h = changes.referral_history
-        await conn.execute(
-            sql.INSERT_REFERRAL_HISTORY, [x.referral_id for x in h], [x.event_id for x in h],
-            [x.status for x in h], [x.occurred_at for x in h], [x.set_by for x in h])
-    if changes.caseload:
-        c = list(changes.caseload.values())
-        await conn.execute(
-            sql.UPSERT_CASELOAD, [x.person_key for x in c], [x.agency for x in c],
-            [x.service_kind for x in c], [x.active for x in c], [x.since for x in c],
-            [x.last_event_at for x in c], [x.last_event_id for x in c],
-            [x.ended_reason for x in c])

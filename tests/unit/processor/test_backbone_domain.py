@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from services.processor.domain.caseload import apply_caseload_event
 from services.processor.domain.referrals import apply_referral_event
 from services.processor.domain.timeline import summarise, timeline_entry
-from services.processor.handlers import PersonView, fold
+from services.processor.read_models import read_models
 from tests import factories as f
 
 H = timedelta(hours=1)
@@ -89,14 +89,43 @@ def test_accepting_a_referral_puts_the_receiving_agency_on_the_caseload() -> Non
         ("leeds-housing", "HOUSING", True)]
 
 
-def test_fold_dispatches_each_family_to_its_handlers() -> None:
+def test_each_read_model_folds_the_families_it_reads() -> None:
     events = [*LOOP, f.transition("occurred", "PRISON_RELEASE", reason="RELEASED",
                                   accommodation_on_leaving="NO_FIXED_ABODE")]
-    changes = fold(events, PersonView())
-    assert len(changes.timeline) == len(events)
-    assert changes.referrals["r-1"].status == "completed"
-    assert len(changes.referral_history) == 4
-    assert {a for _, a in changes.caseload} == {"hmp-leeds", "leeds-housing"}
+    registry = read_models()
+    assert registry.names == ("timeline", "identifiers", "referrals", "caseload")
+    states: dict = {name: {} for name in registry.names}
+    changes = {m.name: m.fold_all(states[m.name], events) for m in registry.models}
+    assert len(changes["timeline"]) == len(events)
+    assert len(changes["identifiers"]) == len(events)  # one identifier each
+    assert states["referrals"]["r-1"].status == "completed"
+    assert len(changes["referrals"]) == 4              # the referral's history
+    assert set(states["caseload"][f"nhs_number:{f.NHS}"]) == {"hmp-leeds", "leeds-housing"}
+    assert registry["referrals"].concerned(events) == LOOP  # a release is not a referral
+
+
+def test_a_fold_returns_a_new_state_and_leaves_the_old_one_alone() -> None:
+    caseload = read_models()["caseload"]
+    [fold] = {caseload.fold_for(e) for e in LOOP}
+    assert fold is not None
+    before, _ = fold(None, LOOP[0])
+    after, changed = fold(before, LOOP[2])  # accepted: the housing service joins
+    assert before is not None and after is not None
+    assert set(before) == {"hmp-leeds"} and set(after) == {"hmp-leeds", "leeds-housing"}
+    assert [e.agency for e in changed] == ["leeds-housing"]
+
+
+def test_read_model_names_are_unique_and_looked_up_by_name() -> None:
+    import pytest
+
+    from services.processor.read_models import Registry
+
+    registry = read_models()
+    with pytest.raises(ValueError, match="unique"):
+        Registry([*registry.models, registry["timeline"]])
+    with pytest.raises(KeyError, match="no read model named 'nothing'"):
+        registry["nothing"]
+    assert registry.only(["caseload", "timeline"]).names == ("timeline", "caseload")
 
 
 def test_summaries_hold_no_identifiers() -> None:

@@ -1,0 +1,29 @@
+"""Rule state and expectations, keyed by person: the rule pack folded over their events.
+
+The fold is the engine's own step, with the event's recorded-at as ``now`` (the engine takes
+the later of that and the event's), so a person's rule state depends only on their own
+events in log order. Its change is the engine's ``Outcome`` (expectations, markers, alert
+events), written by the store (``RuleStage``) with the alert events put in the outbox.
+"""
+
+from __future__ import annotations
+
+from services.common.events import PAYLOAD_BY_FAMILY, AgencyEvent
+from services.processor.domain.rules import Outcome, PersonRuleState, RulePack, apply_event
+from services.processor.read_models.caseload import person_of
+from services.processor.read_models.registry import Fold, ReadModel
+from services.processor.rules_stage import RuleStage
+
+
+def apply_rules(pack: RulePack) -> Fold[PersonRuleState, Outcome]:
+    def fold(state: PersonRuleState | None, event: AgencyEvent
+             ) -> tuple[PersonRuleState, list[Outcome]]:
+        outcome = apply_event(pack, state or PersonRuleState(event.person_key), event,
+                              event.recorded_at)
+        return outcome.state, [outcome]
+    return fold
+
+
+def rules(stage: RuleStage) -> ReadModel[str, PersonRuleState, Outcome]:
+    return ReadModel("rules", dict.fromkeys(PAYLOAD_BY_FAMILY, apply_rules(stage.pack)),
+                     person_of, stage)
