@@ -16,6 +16,7 @@ from datetime import datetime
 import asyncpg
 
 from projections.queries import positions as sql
+from projections.queries import read_models as read_models_sql
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +92,9 @@ async def restart(conn: asyncpg.Connection, consumer: str, tracked: Tracked, log
             raise PositionConflict(f"{tracked.topic}[{tracked.partition}] moved meanwhile")
         await conn.execute(sql.RECORD_LOG_RESET, consumer, tracked.topic, tracked.partition,
                            tracked.next_offset, log_start, reason)
+        # Read models in step with this consumer there follow it (the processor's only).
+        await conn.execute(read_models_sql.RESTART_IN_STEP, tracked.topic, tracked.partition,
+                           tracked.next_offset, log_start)
 
 
 async def refuse(conn: asyncpg.Connection | asyncpg.Pool, consumer: str, tracked: Tracked,

@@ -19,14 +19,15 @@ from services.common.health import Health
 from services.common.kafka import TopicGuard, ensure_topics, make_producer
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
-from services.processor.adapters import store
+from services.processor.adapters import read_model_positions, store
 from services.processor.adapters.alerts import AlertPublisher
 from services.processor.alert_projector import AlertProjector
+from services.processor.catch_up import CatchUp
 from services.processor.clock import Clock, StreamClock, WallClock
 from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack
 from services.processor.entrypoints.intake import processor_intake
 from services.processor.pipeline import BatchProcessor
-from services.processor.read_models import read_models
+from services.processor.read_models import Registry, read_models
 from services.processor.rules_stage import DeadlineWatch, RuleStage
 
 
@@ -46,11 +47,14 @@ class Processor:
     admission: TrackedConsumer
     projector: AlertProjector
     health: Health
+    catching_up: CatchUp
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        """Admission and the intake, until `stopping` is set."""
-        await asyncio.gather(self.admission.run(self.stopping), self.intake.run(self.stopping))
+        """Admission and the intake until `stopping` is set, and beside them any read model
+        new to this database catching up from the archive."""
+        await asyncio.gather(self.admission.run(self.stopping), self.intake.run(self.stopping),
+                             self.catching_up.run(self.stopping))
 
     async def close(self) -> None:
         self.stopping.set()
@@ -83,7 +87,9 @@ def make_clock(settings: Settings) -> Clock:
 async def build_processor(settings: Settings, *, migrate: bool = True,
                           clock: Clock | None = None, rules: bool = True,
                           health: Health | None = None,
-                          registry: CollectorRegistry | None = None) -> Processor:
+                          registry: CollectorRegistry | None = None,
+                          models: Callable[[RuleStage | None], Registry] | None = None
+                          ) -> Processor:
     pack = load_pack(settings)
     health = health or Health()
     if migrate:
@@ -104,10 +110,18 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter, guard)
     alerts = AlertPublisher(pool, producer, settings.topics.alerts, guard)
     stage = RuleStage(pack)
+    kept = (models or read_models)(stage if rules else None)
+    try:  # a read model new to this database is registered before the first batch
+        await read_model_positions.register(pool, kept.names)
+    except BaseException:
+        await producer.stop()
+        await pool.close()
+        raise
     pipeline = BatchProcessor(
-        pool, dead_letters, consumer=settings.processor_group,
-        read_models=read_models(stage if rules else None),
+        pool, dead_letters, consumer=settings.processor_group, read_models=kept,
         publish_alerts=alerts.publish if rules else None)
+    catching_up = CatchUp(pool, kept, settings.processor_group,
+                          settings.topics.person_events)
     metrics = ConsumerMetrics(registry)
     intake = processor_intake(settings, pool, pipeline, stage, health, metrics)
     admission = build_admission(settings, pool, producer, dead_letters, health, metrics, guard)
@@ -117,4 +131,4 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     projector = AlertProjector(pool, dead_letters, health, settings.retry_initial_seconds,
                                settings.retry_max_seconds)
     return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,
-                     intake, admission, projector, health)
+                     intake, admission, projector, health, catching_up)

@@ -3,7 +3,8 @@
 1. decode and check every message; the bad ones go to the dead-letter topic (durably);
 2. in ONE PostgreSQL transaction: archive the events (the archive says which are new), apply
    the new ones to every read model of the registry (timeline, identifiers, referrals,
-   caseload, rules and the alerts they raise), record the consumer position;
+   caseload, rules and the alerts they raise) that is in step on their partition, record
+   each read model's position and the consumer position;
 3. after commit, publish the alert events the batch produced.
 
 A redelivered message finds its event already archived, so its effects are not applied twice.
@@ -30,7 +31,7 @@ from services.common.positions import Move, PositionConflict
 from services.common.records import Message
 from services.common.tracked_consumer import Batch
 from services.common.validation import message_refusal
-from services.processor.adapters import store
+from services.processor.adapters import read_model_positions, store
 from services.processor.adapters.store import Received
 from services.processor.read_models import Registry
 
@@ -115,7 +116,9 @@ class BatchProcessor:
             parked = Parked(message.topic, message.partition, message.offset, reason)
             await self._dead_letters.park([Rejected(parked, message.key, message.value)])
             async with self._pool.acquire() as conn, conn.transaction():
+                steps = await read_model_positions.in_step(conn, self.read_models.names, [move])
                 await record_dead_letters(conn, [parked])
+                await read_model_positions.advance(conn, steps, [move])  # past it, in step
                 await positions.advance(conn, self._consumer, [move])
             return BatchResult(parked=1)
 
@@ -128,6 +131,8 @@ class BatchProcessor:
         async with models.locked():
             try:
                 async with self._pool.acquire() as conn, conn.transaction():
+                    steps = await read_model_positions.in_step(conn, models.names,
+                                                               decoded.moves)
                     archived = await store.archive(conn, received)
                     fresh = archived.fresh
                     clashes = [_clash(item) for item in archived.clashes]
@@ -135,8 +140,9 @@ class BatchProcessor:
                         await self._dead_letters.park(clashes)
                         rejected = [*rejected, *clashes]
                     if fresh:
-                        result.alert_events = await models.apply(conn, fresh)
+                        result.alert_events = await models.apply(conn, fresh, steps)
                     await record_dead_letters(conn, [r.parked for r in rejected])
+                    await read_model_positions.advance(conn, steps, decoded.moves)
                     clocks = _clocks(fresh)
                     await positions.advance(conn, self._consumer, [
                         dataclasses.replace(m, clock=clocks.get((m.topic, m.partition)))

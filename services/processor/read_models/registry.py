@@ -164,13 +164,21 @@ class Registry:
                     await stack.enter_async_context(model.store.lock)
             yield
 
-    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Received]
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Received],
+                    in_step: Mapping[str, set[tuple[str, int]]] | None = None
                     ) -> list[AlertEvent]:
         """Every read model's effects for ``batch`` (the new events, in log order), inside
-        the caller's transaction; returns the alert events to publish after commit."""
+        the caller's transaction; returns the alert events to publish after commit.
+        With ``in_step``, a read model sees only the events of the partitions it is in step
+        on (a read model catching up from the archive sees none)."""
         alerts: list[AlertEvent] = []
         for model in self.models:
-            alerts.extend(await model.apply(conn, batch))
+            part = batch
+            if in_step is not None:
+                pairs = in_step.get(model.name, set())
+                part = [r for r in batch if (r.topic, r.partition) in pairs]
+            if part:
+                alerts.extend(await model.apply(conn, part))
         return alerts
 
     def committed(self) -> None:

@@ -1,0 +1,165 @@
+"""A read model added to a running system catches up from the event archive, then joins the
+live pipeline, partition by partition, without stopping it or touching the other read models.
+
+The archive holds every event the live pipeline applied, in the order it applied them per
+partition (``seq``). For each partition the catching-up read model applies the archive after
+its own ``archive_seq`` in batches, each in one transaction with its position. When nothing
+is left it takes the consumer's position, holding the consumer's row so the live pipeline
+cannot move meanwhile: from there on the live pipeline finds it in step and applies it. When
+it is in step everywhere it turns 'live', which waits for live batches in flight (they hold
+its ``read_model`` row), so no batch can slip between the archive and the live pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import asyncpg
+import structlog
+
+from projections.queries import read_models as sql
+from services.common.event_codec import read_event
+from services.processor.adapters import read_model_positions
+from services.processor.adapters.read_model_positions import CATCHING_UP
+from services.processor.adapters.store import Received
+from services.processor.read_models import ReadModel, Registry
+
+log = structlog.get_logger("joinedup.catch_up")
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveSource:
+    """One partition's archive, in the order the live pipeline applied it."""
+
+    topic: str
+
+    async def read(self, conn: asyncpg.Connection, partition: int, after_seq: int,
+                   limit: int) -> tuple[list[Received], int]:
+        """The next events after ``after_seq`` and the last seq read (``after_seq`` if none).
+        An archived body is one the live pipeline decoded and checked: one that no longer
+        decodes (a schema removed since) is a bug to stop on, never to skip."""
+        rows = await conn.fetch(sql.ARCHIVE_AFTER, self.topic, partition, after_seq, limit)
+        received = []
+        for row in rows:
+            event, reason = read_event(row["body"])
+            if event is None:
+                raise RuntimeError(f"archived event at seq {row['seq']} no longer decodes: "
+                                   f"{reason}")
+            received.append(Received(event, row["body"], self.topic, partition,
+                                     row["kafka_offset"]))
+        return received, rows[-1]["seq"] if rows else after_seq
+
+
+class CatchUp:
+    """Brings the read models registered as catching up to the live pipeline's position."""
+
+    def __init__(self, pool: asyncpg.Pool, registry: Registry, consumer: str, topic: str,
+                 batch_size: int = 2000,
+                 on_progress: Callable[[str, int], None] | None = None) -> None:
+        self._pool = pool
+        self._registry = registry
+        self._consumer = consumer
+        self._topic = topic
+        self._source = ArchiveSource(topic)
+        self._batch_size = batch_size
+        self._on_progress = on_progress
+
+    async def pending(self) -> list[str]:
+        statuses = await read_model_positions.register(self._pool, self._registry.names)
+        return [n for n in self._registry.names if statuses.get(n) == CATCHING_UP]
+
+    async def run(self, stopping: asyncio.Event | None = None) -> int:
+        """Catch every pending read model up; returns the events applied."""
+        applied = 0
+        for name in await self.pending():
+            applied += await self.catch_up(self._registry[name], stopping)
+        return applied
+
+    async def catch_up(self, model: ReadModel[object, object, object],
+                       stopping: asyncio.Event | None = None) -> int:
+        only = Registry([model])
+        applied = 0
+        while stopping is None or not stopping.is_set():
+            async with self._pool.acquire() as conn:
+                partitions = [r["partition"] for r in await conn.fetch(
+                    sql.PARTITIONS_TO_CATCH_UP, self._consumer, self._topic)]
+            for partition in partitions:
+                applied += await self._partition(only, model.name, partition, stopping)
+            if await self._turn_live(model.name):
+                log.info("read model caught up and live", read_model=model.name,
+                         events=applied)
+                return applied
+        return applied
+
+    async def _partition(self, only: Registry, name: str, partition: int,
+                         stopping: asyncio.Event | None) -> int:
+        applied = 0
+        async with self._pool.acquire() as conn:
+            await conn.execute(sql.START_CATCHING_UP, name, self._topic, partition)
+        while stopping is None or not stopping.is_set():
+            async with only.locked(), self._pool.acquire() as conn:
+                try:
+                    async with conn.transaction():
+                        row = await conn.fetchrow(sql.LOCK_POSITION, name, self._topic,
+                                                  partition)
+                        if row is None or row["next_offset"] is not None:
+                            return applied  # in step there already
+                        batch, last = await self._source.read(
+                            conn, partition, row["archive_seq"], self._batch_size)
+                        if batch:
+                            await only.apply(conn, batch)
+                            await conn.execute(sql.CAUGHT_UP_TO, name, self._topic,
+                                               partition, last)
+                        else:
+                            await self._join_live(conn, name, partition, row["archive_seq"])
+                except BaseException:
+                    only.rolled_back()
+                    raise
+                only.committed()
+            applied += len(batch)
+            if batch and self._on_progress is not None:
+                self._on_progress(name, len(batch))
+            if not batch:
+                return applied
+        return applied
+
+    async def _join_live(self, conn: asyncpg.Connection, name: str, partition: int,
+                         seq: int) -> None:
+        """Nothing left in the archive: take the consumer's position, the consumer held."""
+        consumer = await conn.fetchrow(sql.LOCK_CONSUMER, self._consumer, self._topic, partition)
+        if await conn.fetchval(sql.ARCHIVE_HAS_MORE, self._topic, partition, seq):
+            return  # a live batch committed more before the lock: the next round reads it
+        if consumer is None:  # never consumed here: in step by having no row once live
+            await conn.execute(sql.FORGET_POSITION, name, self._topic, partition)
+        else:
+            await conn.execute(sql.JOIN_LIVE, name, self._topic, partition,
+                               consumer["next_offset"])
+
+    async def _turn_live(self, name: str) -> bool:
+        """Live if it is in step on every partition the consumer tracks; False (and still
+        catching up) when a partition moved or appeared meanwhile: another round then."""
+        async with self._pool.acquire() as conn:
+            tx = conn.transaction()
+            await tx.start()
+            try:
+                turned = await conn.fetchval(sql.TURN_LIVE, name)
+                in_step = await conn.fetchval(sql.IN_STEP_EVERYWHERE, name, self._consumer,
+                                              self._topic)
+            except BaseException:
+                await tx.rollback()
+                raise
+            if turned is not None and in_step is False:
+                await tx.rollback()
+                return False
+            await tx.commit()
+            return True
+
+
+async def catch_up(pool: asyncpg.Pool, registry: Registry, consumer: str, topic: str,
+                   names: Sequence[str] | None = None,
+                   stopping: asyncio.Event | None = None) -> int:
+    """Catch up the read models registered as catching up (or only those named)."""
+    return await CatchUp(pool, registry if names is None else registry.only(names), consumer,
+                         topic).run(stopping)
