@@ -42,11 +42,11 @@ from rich.table import Table
 
 from benchmarks.common import bench_settings
 from services.common.db import wait_and_migrate
-from services.common.event_codec import encode_event
 from services.common.events import AgencyEvent, Contact, Identifier, Source
 from services.common.identifiers import make_nhs_number
 from services.common.kafka import ensure_topics, make_producer
 from services.common.logging import configure_logging
+from services.common.serde.agency_event import encode_event
 from services.common.settings import Settings
 from services.ingest.client import event_to_json
 from services.ingest.credentials import create_agency

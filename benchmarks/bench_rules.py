@@ -51,11 +51,12 @@ from rich.table import Table
 from benchmarks.bench_processor import check_timeline, copy_rows, processor_rate
 from benchmarks.common import bench_settings, print_table
 from services.common.db import create_pool, wait_and_migrate
-from services.common.event_codec import encode_event
+from services.common.event_log import EventLog
 from services.common.events import AgencyEvent, Identifier, Transition
 from services.common.identifiers import make_nhs_number
 from services.common.kafka import ensure_topics, make_producer
 from services.common.logging import configure_logging
+from services.common.serde.agency_event import encode_event
 from services.common.settings import Settings
 from services.operations.simulate import generate, publish_events, register_simulated_agencies
 from services.simulation.agencies import AGENCY_BY_ID, LEEDS
@@ -215,14 +216,14 @@ async def send_probes(settings: Settings, probes: Probes, count: int, seconds: f
     producer = make_producer(settings)
     await producer.start()
     try:
+        log = EventLog(producer, settings.topics)
         start = time.perf_counter()
         for moment in moments:
             await asyncio.sleep(max(0.0, start + moment - time.perf_counter()))
             event = probe_event(rng, taken)
-            value, key = encode_event(event), event.person_key.encode()
             probes.sent[event.person_key] = (event.event_id, time.perf_counter())
             probes.keys.append(event.person_key)
-            await producer.send(settings.topics.agency(event.source.agency), value, key=key)
+            await log.send(event)
         await producer.flush()
     finally:
         await producer.stop()

@@ -21,10 +21,11 @@ from services.admission.domain import refusal
 from services.common import positions
 from services.common.agencies import PublisherPolicy
 from services.common.dead_letters import DeadLetterTopic, Parked, Rejected, record_dead_letters
-from services.common.event_codec import read_event
 from services.common.events import AgencyEvent
 from services.common.kafka import TopicGuard
 from services.common.records import Message
+from services.common.serde.agency_event import read_event
+from services.common.serde.headers import carried
 from services.common.settings import Topics
 from services.common.tracked_consumer import Batch
 
@@ -84,7 +85,8 @@ class Admission:
                 await self._guard.require([self._topics.person_events])
             sends = [await self._producer.send(
                 self._topics.person_events, message.value, key=event.person_key.encode(),
-                headers=[("joinedup-origin-topic", message.topic.encode()),
+                headers=[*carried(message.headers),
+                         ("joinedup-origin-topic", message.topic.encode()),
                          ("joinedup-origin-partition", str(message.partition).encode()),
                          ("joinedup-origin-offset", str(message.offset).encode())])
                 for message, event in checked.admitted]

@@ -15,13 +15,10 @@ the projector's idempotent write swallows it:
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Final
-
-from services.common.codec import DecodeError, alert_codec
+from datetime import datetime
+from typing import Final
 
 #: Fixed forever: changing it would change every alert id and break de-duplication.
 ALERT_NAMESPACE: Final = uuid.UUID("c9d3954e-c457-5fd5-a5a4-21b6334b1eff")
@@ -65,35 +62,3 @@ def alert_id_for(rule_id: str, person_key: str, trigger_agency: str, trigger_eve
 
 def alert_event_id_for(alert_id: str, action: str) -> str:
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{alert_id}|{action}"))
-
-
-def alert_event_to_record(event: AlertEvent) -> dict[str, Any]:
-    record = dataclasses.asdict(event)
-    record["schema_version"] = alert_codec().current.version
-    return record
-
-
-def alert_event_from_record(record: dict[str, Any]) -> AlertEvent:
-    if record.get("action") not in ALERT_ACTIONS:
-        raise DecodeError("unknown alert action", "action")
-    fields: dict[str, Any] = {f.name: record.get(f.name) for f in dataclasses.fields(AlertEvent)}
-    fields["at"] = _utc(fields["at"], "at")
-    fields["window_start"] = _utc(fields["window_start"], "window_start")
-    if fields["due_at"] is not None:
-        fields["due_at"] = _utc(fields["due_at"], "due_at")
-    fields["schema_version"] = int(fields["schema_version"] or 1)
-    return AlertEvent(**fields)
-
-
-def encode_alert_event(event: AlertEvent) -> bytes:
-    return alert_codec().encode(alert_event_to_record(event))
-
-
-def decode_alert_event(data: bytes) -> AlertEvent:
-    return alert_event_from_record(alert_codec().decode(data))
-
-
-def _utc(value: Any, field: str) -> datetime:
-    if not isinstance(value, datetime):
-        raise DecodeError("expected a timestamp", field)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)

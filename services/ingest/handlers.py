@@ -36,8 +36,8 @@ from datetime import datetime
 import structlog
 
 from services.common.db import DATABASE_UNAVAILABLE, BoundedPool
-from services.common.event_codec import encode_event
 from services.common.events import AgencyEvent
+from services.common.serde.agency_event import encode_event
 from services.ingest.adapters.log_check import LogCheck, Written
 from services.ingest.adapters.publisher import Delivery, EventPublisher
 from services.ingest.adapters.receipts import (
@@ -69,9 +69,10 @@ class Gateway:
     claim_wait: float = 2.0    # seconds to wait for another request's claim to settle
 
 
-async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[AgencyEvent]
-                         ) -> list[Outcome]:
+async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[AgencyEvent],
+                         traceparent: str | None = None) -> list[Outcome]:
     """One outcome per event, in order. Events are already checked and authorised.
+    ``traceparent`` (the request's W3C trace context) is carried as a message header.
 
     A database failure (one of DATABASE_UNAVAILABLE) never raises: what the broker
     acknowledged keeps its "accepted", everything else is "not_written".
@@ -83,7 +84,8 @@ async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[Agen
     claims = {i: Claim(events[i].event_id, hashes[i]) for i in first.values()}
     outcomes: dict[int, Outcome] = {}
     try:
-        await _claim_and_produce(gateway, agency_id, events, hashes, claims, outcomes)
+        await _claim_and_produce(gateway, agency_id, events, hashes, claims, outcomes,
+                                 traceparent)
     except DATABASE_UNAVAILABLE as exc:
         log.warning("receipts database unavailable", error=type(exc).__name__,
                     written=len(outcomes), not_written=len(claims) - len(outcomes))
@@ -94,7 +96,8 @@ async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[Agen
 
 async def _claim_and_produce(gateway: Gateway, agency_id: str, events: Sequence[AgencyEvent],
                              hashes: list[str], claims: dict[int, Claim],
-                             outcomes: dict[int, Outcome]) -> None:
+                             outcomes: dict[int, Outcome], traceparent: str | None = None
+                             ) -> None:
     """Fill `outcomes` for each position in `claims`, as the module docstring describes."""
     # Positions to claim, to take over (stale), and to wait for (claimed by another request);
     # `again` holds receipts that outlived their log, claimed again by this request.
@@ -108,7 +111,7 @@ async def _claim_and_produce(gateway: Gateway, agency_id: str, events: Sequence[
                                         gateway.stale_after))
         held.update(again)
         mine = {i: events[i] for i in claims if events[i].event_id in held and i not in outcomes}
-        outcomes.update(await _produce(gateway, agency_id, mine, held))
+        outcomes.update(await _produce(gateway, agency_id, mine, held, traceparent))
         others = [i for i in new + stale if events[i].event_id not in held] + waiting
         if not others:
             break
@@ -167,11 +170,12 @@ async def _on_log(gateway: Gateway, writes: list[Written]) -> list[bool]:
 
 
 async def _produce(gateway: Gateway, agency_id: str, events: dict[int, AgencyEvent],
-                   held: dict[str, datetime]) -> dict[int, Outcome]:
+                   held: dict[str, datetime], traceparent: str | None = None
+                   ) -> dict[int, Outcome]:
     """Produce the events this request holds, read them back, then settle their claims."""
     if not events:
         return {}
-    deliveries = await gateway.publisher.publish(list(events.values()))
+    deliveries = await gateway.publisher.publish(list(events.values()), traceparent)
     acknowledged = [d for d in deliveries if d is not None]
     on_log = dict(zip(acknowledged, await _on_log(gateway, [
         Written(d.topic, d.partition, d.offset, d.value) for d in acknowledged]), strict=True))

@@ -80,7 +80,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     events = simulate.generate(args.seed, args.people, args.months, start)
     len({e.source.agency for e in events})
     if args.out:
-        from services.common.event_codec import event_to_record
+        from services.common.serde.agency_event import event_to_record
 
         with open(args.out, "w") as out:
             for event in events:

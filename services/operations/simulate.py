@@ -11,7 +11,7 @@ from rich.progress import Progress
 
 from services.common.agencies import register_agency
 from services.common.db import create_pool
-from services.common.event_codec import encode_event
+from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
@@ -38,10 +38,9 @@ async def publish_events(settings: Settings, events: list[AgencyEvent], *,
         with Progress(disable=not show_progress) as progress:
             task = progress.add_task("publishing", total=len(events))
             pending = []
+            log = EventLog(producer, settings.topics)
             for event in events:
-                pending.append(await producer.send(
-                    settings.topics.agency(event.source.agency), encode_event(event),
-                    key=event.person_key.encode()))
+                pending.append(await log.send(event))
                 if len(pending) >= 5_000:
                     await asyncio.gather(*pending)
                     progress.advance(task, len(pending))

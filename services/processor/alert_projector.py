@@ -15,13 +15,14 @@ import asyncpg
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from services.common.alerts import AlertEvent, decode_alert_event
-from services.common.codec import DecodeError
+from services.common.alerts import AlertEvent
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.dead_letters import DeadLetterTopic, Parked, Rejected
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.records import Message
+from services.common.serde.alert_event import decode_alert_event
+from services.common.serde.avro import DecodeError
 from services.processor.adapters.alerts import project_alert_events
 
 log = structlog.get_logger("joinedup.alerts")

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 
 from projections.queries import read_models as sql
-from services.common.event_codec import read_event
+from services.common.serde.agency_event import read_event
 from services.processor.adapters import read_model_positions
 from services.processor.adapters.read_model_positions import CATCHING_UP
 from services.processor.adapters.store import Received

@@ -25,10 +25,10 @@ import structlog
 from services.common import positions
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.dead_letters import DeadLetterTopic, Parked, Rejected, record_dead_letters
-from services.common.event_codec import read_event
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.positions import Move, PositionConflict
 from services.common.records import Message
+from services.common.serde.agency_event import read_event
 from services.common.tracked_consumer import Batch
 from services.common.validation import message_refusal
 from services.processor.adapters import read_model_positions, store

@@ -21,8 +21,8 @@ import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.common.event_codec import decode_event
 from services.common.events import AgencyEvent
+from services.common.serde.agency_event import decode_event
 from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
 from services.processor.domain.rules import (

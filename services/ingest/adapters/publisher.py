@@ -10,7 +10,7 @@ import structlog
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from services.common.event_codec import encode_event
+from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
 from services.common.kafka import TopicGuard, make_producer
 from services.common.settings import Settings, Topics
@@ -43,12 +43,15 @@ class EventPublisher:
     def __init__(self, producer: AIOKafkaProducer, topics: Topics, timeout: float,
                  guard: TopicGuard | None = None) -> None:
         self._producer = producer
+        self._log = EventLog(producer, topics)
         self._topics = topics
         self._timeout = timeout
         self._guard = guard
 
-    async def publish(self, events: Sequence[AgencyEvent]) -> list[Delivery | None]:
-        """Produce every event; None for each one the broker did not acknowledge in time."""
+    async def publish(self, events: Sequence[AgencyEvent], traceparent: str | None = None
+                      ) -> list[Delivery | None]:
+        """Produce every event; None for each one the broker did not acknowledge in time.
+        ``traceparent``, the request's trace context, goes with each message as a header."""
         if not events:
             return []
         if self._guard is not None:
@@ -58,7 +61,7 @@ class EventPublisher:
                 log.warning("not written: the agency's topic is not on the broker",
                             error=type(exc).__name__, events=len(events))
                 return [None] * len(events)
-        sends = [asyncio.ensure_future(self._send(event)) for event in events]
+        sends = [asyncio.ensure_future(self._send(event, traceparent)) for event in events]
         # A little over aiokafka's own deadline, so its failure normally arrives first.
         done, pending = await asyncio.wait(sends, timeout=self._timeout + 1.0)
         for task in pending:
@@ -74,13 +77,12 @@ class EventPublisher:
         return results
 
     def topic_of(self, event: AgencyEvent) -> str:
-        return self._topics.agency(event.source.agency)
+        return self._log.topic_of(event)
 
-    async def _send(self, event: AgencyEvent) -> Delivery:
-        value = encode_event(event)
-        ack = await (await self._producer.send(
-            self.topic_of(event), value, key=event.person_key.encode()))
-        return Delivery(ack.topic, ack.partition, ack.offset, value)
+    async def _send(self, event: AgencyEvent, traceparent: str | None) -> Delivery:
+        message = self._log.message(event, traceparent)
+        ack = await (await self._log.send_message(message))
+        return Delivery(ack.topic, ack.partition, ack.offset, message.value)
 
     async def ready(self) -> bool:
         """A broker answers a metadata request now (not from the cache) and has the topics."""

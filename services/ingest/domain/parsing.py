@@ -15,9 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from services.common.codec import DecodeError
-from services.common.event_codec import event_from_record
 from services.common.events import AgencyEvent
+from services.common.serde.agency_event import event_from_record
+from services.common.serde.avro import DecodeError
 from services.common.validation import (
     UNPAIRED_SURROGATE,
     Problem,

@@ -136,7 +136,8 @@ async def _publish(request: Request, who: Principal, bodies: list[Any], cloudeve
             events.append(event)
     if events:
         # The receipts database failing is answered like the broker failing: not written.
-        published = await publish_events(request.app.state.gateway, who.agency_id, events)
+        published = await publish_events(request.app.state.gateway, who.agency_id, events,
+                                         request.headers.get("traceparent"))
         for position, outcome in zip(positions, published, strict=True):
             outcomes[position] = outcome
     return [o for o in outcomes if o is not None]

@@ -15,8 +15,9 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from projections.queries import alerts as sql
-from services.common.alerts import AlertEvent, encode_alert_event
+from services.common.alerts import AlertEvent
 from services.common.kafka import TopicGuard
+from services.common.serde.alert_event import encode_alert_event
 
 
 async def add_to_outbox(conn: asyncpg.Connection, events: Sequence[AlertEvent]) -> None:

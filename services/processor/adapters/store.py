@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import asyncpg
 
 from projections.queries import backbone as sql
-from services.common.event_codec import decode_event
 from services.common.events import AgencyEvent
+from services.common.serde.agency_event import decode_event
 
 
 @dataclass(frozen=True, slots=True)

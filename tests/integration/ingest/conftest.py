@@ -12,8 +12,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from services.common.event_codec import decode_event
 from services.common.events import AgencyEvent
+from services.common.serde.agency_event import decode_event
 from services.common.settings import Settings
 from services.ingest.bootstrap import server
 from services.ingest.credentials import create_agency

@@ -14,7 +14,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from services.common.event_codec import encode_event
+from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
 from services.common.kafka import make_producer
 from services.common.settings import Settings
@@ -119,8 +119,7 @@ async def _write(settings: Settings, event: AgencyEvent) -> Any:
     producer = make_producer(settings)
     await producer.start()
     try:
-        return await producer.send_and_wait(settings.topics.agency(event.source.agency),
-                                            encode_event(event), key=event.person_key.encode())
+        return await (await EventLog(producer, settings.topics).send(event))
     finally:
         await producer.stop()
 

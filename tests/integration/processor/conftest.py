@@ -10,7 +10,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.common.agencies import register_agency
-from services.common.event_codec import encode_event
+from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
 from services.common.kafka import ensure_topics, make_producer
 from services.common.settings import Settings
@@ -42,8 +42,8 @@ async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
-        sends = [await producer.send(settings.topics.agency(e.source.agency), encode_event(e),
-                                     key=e.person_key.encode()) for e in events]
+        log = EventLog(producer, settings.topics)
+        sends = [await log.send(e) for e in events]
         await asyncio.gather(*sends)
     finally:
         await producer.stop()

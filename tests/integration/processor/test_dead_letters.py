@@ -8,9 +8,9 @@ import io
 
 import fastavro
 
-from services.common.codec import MAGIC, agency_codec
-from services.common.event_codec import encode_event, event_to_record
 from services.common.events import Source
+from services.common.serde.agency_event import encode_event, event_to_record
+from services.common.serde.avro import MAGIC, agency_codec
 from services.processor.bootstrap import Processor
 from tests import factories as f
 from tests.integration.processor.conftest import publish, publish_raw, read_topic, wait_for

@@ -12,7 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from projections.queries import alerts as alerts_sql
-from services.common.alerts import decode_alert_event
+from services.common.serde.alert_event import decode_alert_event
 from services.common.settings import Settings
 from services.processor.adapters.alerts import project_alert_events
 from services.processor.bootstrap import Processor, build_processor

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common.event_codec import encode_event
 from services.common.events import IDENTIFIER_SCHEMES
 from services.common.identifiers import make_crn, make_nhs_number, make_noms_number, make_pnc_id
 from services.common.redaction import PersonalDataFilter, scrub_event, scrub_text, scrub_value
+from services.common.serde.agency_event import encode_event
 from tests.factories import referral
 
 seeds = st.integers(min_value=0, max_value=2**32)

@@ -19,14 +19,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common.codec import (
-    MAGIC,
-    DecodeError,
-    agency_codec,
-    alert_codec,
-    load_schema_versions,
-)
-from services.common.event_codec import decode_event, encode_event, event_to_record
 from services.common.events import (
     ACCOMMODATION_STATUSES,
     DECLINE_REASONS,
@@ -34,6 +26,14 @@ from services.common.events import (
     SENSITIVITIES,
     SERVICE_KINDS,
     TRANSITION_KINDS,
+)
+from services.common.serde.agency_event import decode_event, encode_event, event_to_record
+from services.common.serde.avro import (
+    MAGIC,
+    DecodeError,
+    agency_codec,
+    alert_codec,
+    load_schema_versions,
 )
 from tests import factories as f
 
@@ -149,8 +149,8 @@ def test_a_payload_of_another_family_is_refused() -> None:
 def test_a_timestamp_beyond_year_9999_is_a_decode_error_not_a_crash() -> None:
     """Straight onto Kafka, a timestamp-millis Python cannot hold raised OverflowError, which
     no reader caught: the batch would have been retried for ever instead of parked."""
-    from services.common.codec import MAGIC, agency_codec
-    from services.common.event_codec import event_to_record, read_event
+    from services.common.serde.agency_event import event_to_record, read_event
+    from services.common.serde.avro import MAGIC, agency_codec
     from tests.factories import contact
 
     codec = agency_codec()
@@ -164,7 +164,7 @@ def test_a_timestamp_beyond_year_9999_is_a_decode_error_not_a_crash() -> None:
 
 def test_a_version_1_alert_event_stays_readable() -> None:
     """Written before v2 added evidence: the new fields come from their defaults."""
-    from services.common.alerts import decode_alert_event
+    from services.common.serde.alert_event import decode_alert_event
 
     alert = decode_alert_event((FIXTURES / "alert_event.v1.resolved.bin").read_bytes())
     assert alert.schema_version == 1 and alert_codec().current.version == 2

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.common.event_codec import decode_event, encode_event
 from services.common.events import AgencyEvent, Referral, Transition
 from services.common.identifiers import nhs_number_is_valid
+from services.common.serde.agency_event import decode_event, encode_event
 from services.common.validation import event_problems
 from services.simulation import AGENCIES, simulate
 from services.simulation.agencies import AGENCY_BY_ID, LEEDS, MANCHESTER

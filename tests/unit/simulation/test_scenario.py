@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.common.event_codec import decode_event, encode_event
 from services.common.events import Referral, Transition
+from services.common.serde.agency_event import decode_event, encode_event
 from services.common.validation import event_problems
 from services.simulation.agencies import AGENCY_BY_ID
 from services.simulation.scenario import SCENARIOS, scenario

@@ -10,7 +10,6 @@ import dataclasses
 from datetime import UTC, date, datetime
 from typing import Any
 
-from services.common.codec import DecodeError, agency_codec
 from services.common.events import (
     EVENT_TYPES,
     PAYLOAD_BY_FAMILY,
@@ -18,6 +17,7 @@ from services.common.events import (
     Identifier,
     Source,
 )
+from services.common.serde.avro import DecodeError, agency_codec
 
 _RECORD_NAME = {family: f"joinedup.{cls.__name__}" for family, cls in PAYLOAD_BY_FAMILY.items()}
 _FAMILY_BY_RECORD = {name: family for family, name in _RECORD_NAME.items()}

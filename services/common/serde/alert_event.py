@@ -1,0 +1,42 @@
+"""AlertEvent <-> Avro record <-> bytes (schemas/alert_event.v*.avsc)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+from typing import Any
+
+from services.common.alerts import ALERT_ACTIONS, AlertEvent
+from services.common.serde.avro import DecodeError, alert_codec
+
+
+def alert_event_to_record(event: AlertEvent) -> dict[str, Any]:
+    record = dataclasses.asdict(event)
+    record["schema_version"] = alert_codec().current.version
+    return record
+
+
+def alert_event_from_record(record: dict[str, Any]) -> AlertEvent:
+    if record.get("action") not in ALERT_ACTIONS:
+        raise DecodeError("unknown alert action", "action")
+    fields: dict[str, Any] = {f.name: record.get(f.name) for f in dataclasses.fields(AlertEvent)}
+    fields["at"] = _utc(fields["at"], "at")
+    fields["window_start"] = _utc(fields["window_start"], "window_start")
+    if fields["due_at"] is not None:
+        fields["due_at"] = _utc(fields["due_at"], "due_at")
+    fields["schema_version"] = int(fields["schema_version"] or 1)
+    return AlertEvent(**fields)
+
+
+def encode_alert_event(event: AlertEvent) -> bytes:
+    return alert_codec().encode(alert_event_to_record(event))
+
+
+def decode_alert_event(data: bytes) -> AlertEvent:
+    return alert_event_from_record(alert_codec().decode(data))
+
+
+def _utc(value: Any, field: str) -> datetime:
+    if not isinstance(value, datetime):
+        raise DecodeError("expected a timestamp", field)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -1,0 +1,62 @@
+"""Kafka message headers: what a message is, readable without decoding its value.
+
+* ``content-type``: the media type with the writer schema (its name, version and the
+  CRC-64-AVRO fingerprint that the single-object encoding carries in its first bytes), so a
+  tool that reads headers knows what it holds;
+* ``ce_type``: the event type (CloudEvents Kafka binding name);
+* ``traceparent``: the W3C trace context of the request that published it, when there was
+  one (a malformed one is dropped, not passed on).
+
+No header carries personal data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from functools import cache
+from typing import Final
+
+from services.common.events import AgencyEvent
+from services.common.serde.avro import AvroCodec, agency_codec
+
+CONTENT_TYPE: Final = "content-type"
+EVENT_TYPE: Final = "ce_type"
+TRACEPARENT: Final = "traceparent"
+#: headers a message keeps when admission forwards it to the person-events topic
+CARRIED: Final = (CONTENT_TYPE, EVENT_TYPE, TRACEPARENT)
+
+_TRACEPARENT = re.compile(r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+
+Headers = list[tuple[str, bytes]]
+
+
+def content_type(codec: AvroCodec) -> str:
+    schema = codec.current
+    return (f"application/avro; schema=joinedup.{schema.schema['name'].split('.')[-1]}; "
+            f"version={schema.version}; fingerprint={schema.fingerprint.hex()}")
+
+
+@cache
+def _agency_content_type() -> bytes:
+    return content_type(agency_codec()).encode()
+
+
+def valid_traceparent(value: str | None) -> str | None:
+    """The trace context if it is well formed (W3C Trace Context), else None."""
+    if value is None:
+        return None
+    value = value.strip().lower()
+    return value if _TRACEPARENT.match(value) and not value.startswith("ff") else None
+
+
+def agency_event_headers(event: AgencyEvent, traceparent: str | None = None) -> Headers:
+    headers = [(CONTENT_TYPE, _agency_content_type()), (EVENT_TYPE, event.event_type.encode())]
+    if (trace := valid_traceparent(traceparent)) is not None:
+        headers.append((TRACEPARENT, trace.encode()))
+    return headers
+
+
+def carried(headers: Iterable[tuple[str, bytes]]) -> Headers:
+    """The headers a forwarded message keeps from the original."""
+    return [(k, v) for k, v in headers if k in CARRIED]
