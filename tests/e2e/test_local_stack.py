@@ -104,8 +104,7 @@ async def test_joinedup_up_restarts_a_killed_worker_and_broker(tmp_path: Path) -
             assert all(r.written for r in await client.publish_batch(batches[1]))
             await _until(lambda: _at_least(archived, 60))
 
-            [broker] = [p for p in psutil.Process(up.pid).children(recursive=True)
-                        if "tansu" in p.name().lower()]
+            [broker] = _children(up, "tansu")  # a child exiting meanwhile is skipped
             broker.send_signal(signal.SIGKILL)
             await asyncio.sleep(1.0)
             assert all(r.written for r in await client.publish_batch(batches[2]))
