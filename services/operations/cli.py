@@ -121,6 +121,37 @@ def cmd_timeline(args: argparse.Namespace) -> int:
     return asyncio.run(show())
 
 
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    """Rebuild read models from the archive into a shadow schema, or compare or drop it."""
+    from rich.table import Table
+
+    from services.operations.rebuild import Rebuild
+
+    names = [n for n in (args.read_models or "").split(",") if n]
+    rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size)
+    console = rebuild.console
+    if args.drop:
+        asyncio.run(rebuild.drop())
+        console.print(f"dropped the shadow schema {rebuild.shadow}")
+        return 0
+    if args.check:
+        differences = asyncio.run(rebuild.check())
+        table = Table(title=f"live {rebuild.settings.db_schema} vs shadow {rebuild.shadow}")
+        for column in ("read model", "table", "only in live", "only in shadow"):
+            table.add_column(column)
+        for d in differences:
+            table.add_row(d.read_model, d.table, str(d.only_live), str(d.only_shadow))
+        console.print(table)
+        differing = [d for d in differences if d.only_live or d.only_shadow]
+        console.print("no differences" if not differing else
+                      f"{len(differing)} table(s) differ")
+        return 1 if differing else 0
+    applied = asyncio.run(rebuild.run())
+    console.print(f"rebuilt {', '.join(rebuild.registry.names)} into {rebuild.shadow}: "
+                  f"{applied:,} events applied this run")
+    return 0
+
+
 def _json(record: dict) -> str:
     import json
 
@@ -164,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     group = tl.add_mutually_exclusive_group(required=True)
     group.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919")
     group.add_argument("--busiest", type=int, help="show the N people with most agencies")
+    rb = add("rebuild", cmd_rebuild, "rebuild read models from the archive into a shadow "
+             "schema (resumes if interrupted); --check compares it with the live one")
+    rb.add_argument("--read-models", help="comma-separated names (default: every one): "
+                    "timeline, identifiers, referrals, caseload, rules")
+    rb.add_argument("--shadow", help="the shadow schema (default: <schema>_rebuild)")
+    rb.add_argument("--batch-size", type=int, default=2000)
+    what = rb.add_mutually_exclusive_group()
+    what.add_argument("--check", action="store_true",
+                      help="compare the shadow with the live read models; exit 1 if they differ")
+    what.add_argument("--drop", action="store_true", help="drop the shadow schema")
     # The gateway contributes its own subcommands (agency credentials, publishing).
     register_ingest_commands(sub, _settings)
     return parser

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
+from typing import Protocol
 
 import asyncpg
 import structlog
@@ -20,11 +21,7 @@ from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.processor.adapters import rules_store
-from services.processor.adapters.alerts import (
-    AlertPublisher,
-    add_to_outbox,
-    project_alert_events,
-)
+from services.processor.adapters.alerts import add_to_outbox, project_alert_events
 from services.processor.adapters.store import Received
 from services.processor.clock import Clock
 from services.processor.domain.rules import (
@@ -37,6 +34,12 @@ from services.processor.domain.rules import (
 )
 
 log = structlog.get_logger("joinedup.rules")
+
+
+class Publishes(Protocol):
+    """What drains the alert outbox after a commit (``AlertPublisher``; nothing in a rebuild)."""
+
+    async def publish(self) -> int: ...
 
 
 async def record_alert_events(conn: asyncpg.Connection, alerts: Sequence[AlertEvent]) -> None:
@@ -147,7 +150,7 @@ class DeadlineWatch:
     """
 
     def __init__(self, pool: asyncpg.Pool, stage: RuleStage, clock: Clock,
-                 publisher: AlertPublisher, caught_up: Callable[[], list[int]],
+                 publisher: Publishes, caught_up: Callable[[], list[int]],
                  grace: timedelta = timedelta(), health: Health | None = None) -> None:
         self._pool = pool
         self._stage = stage

@@ -57,4 +57,4 @@ class CaseloadStore:
 
 def caseload() -> ReadModel[str, PersonCaseload, CaseloadEntry]:
     return ReadModel("caseload", dict.fromkeys(PAYLOAD_BY_FAMILY, update_caseload), person_of,
-                     CaseloadStore())
+                     CaseloadStore(), ("caseload",))

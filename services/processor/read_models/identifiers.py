@@ -53,4 +53,4 @@ class IdentifierStore(Stateless[Sighting]):
 
 def identifiers() -> ReadModel[None, None, Sighting]:
     return ReadModel("identifiers", dict.fromkeys(PAYLOAD_BY_FAMILY, note_identifiers), no_key,
-                     IdentifierStore())
+                     IdentifierStore(), ("person_identifier",))

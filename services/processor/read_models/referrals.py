@@ -62,4 +62,5 @@ class ReferralStore:
 
 
 def referrals() -> ReadModel[str, ReferralState, StatusChange]:
-    return ReadModel("referrals", {"referral": track_referral}, referral_id, ReferralStore())
+    return ReadModel("referrals", {"referral": track_referral}, referral_id, ReferralStore(),
+                     ("referral", "referral_history"))

@@ -91,6 +91,8 @@ class ReadModel(Generic[K, S, C]):
     folds: Mapping[str, Fold[S, C]]          # event type or family -> fold
     key: Callable[[AgencyEvent], K]
     store: Store[K, S, C]
+    #: its tables (for a rebuild into a shadow schema, and its comparison with the live one)
+    tables: tuple[str, ...] = ()
     _by_type: dict[str, Fold[S, C] | None] = field(default_factory=dict, compare=False,
                                                    repr=False)
 

@@ -26,4 +26,9 @@ def apply_rules(pack: RulePack) -> Fold[PersonRuleState, Outcome]:
 
 def rules(stage: RuleStage) -> ReadModel[str, PersonRuleState, Outcome]:
     return ReadModel("rules", dict.fromkeys(PAYLOAD_BY_FAMILY, apply_rules(stage.pack)),
-                     person_of, stage)
+                     person_of, stage, TABLES)
+
+
+#: the rule state, and the alerts it raises with their outbox (written in its transaction)
+TABLES = ("expectation", "rule_marker", "person_rule_state", "alert", "alert_history",
+          "alert_outbox")

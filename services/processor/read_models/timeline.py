@@ -29,4 +29,4 @@ class TimelineStore(Stateless[TimelineEntry]):
 
 def timeline() -> ReadModel[None, None, TimelineEntry]:
     return ReadModel("timeline", dict.fromkeys(PAYLOAD_BY_FAMILY, record_on_timeline), no_key,
-                     TimelineStore())
+                     TimelineStore(), ("timeline_entry",))

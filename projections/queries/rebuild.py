@@ -1,0 +1,31 @@
+"""Named SQL for `joinedup rebuild` (run with the shadow schema first on the search path)."""
+
+# The read models to (re)build: catching up again, from where each partition stopped.
+CATCH_UP_AGAIN = """
+WITH named AS (SELECT unnest($1::text[]) AS name),
+registered AS (
+    INSERT INTO read_model (name, status) SELECT name, 'catching-up' FROM named
+    ON CONFLICT (name) DO UPDATE SET status = 'catching-up', live_since = NULL
+)
+UPDATE read_model_position SET next_offset = NULL
+WHERE read_model IN (SELECT name FROM named)
+"""
+
+ARCHIVED = "SELECT count(*) FROM event_archive WHERE kafka_topic = $1"
+
+# Events already rebuilt, over every read model being rebuilt (a resumed run starts there).
+REBUILT = """
+SELECT sum(n) FROM (
+    SELECT (SELECT count(*) FROM event_archive AS a
+            WHERE a.kafka_topic = p.topic AND a.kafka_partition = p.partition
+              AND a.seq <= p.archive_seq) AS n
+    FROM read_model_position AS p WHERE p.topic = $1 AND p.read_model = ANY($2::text[])
+) AS done
+"""
+
+PARTITIONS = "SELECT partition FROM consumer_position WHERE consumer = $1 AND topic = $2"
+
+COLUMNS = """
+SELECT column_name FROM information_schema.columns
+WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position
+"""

@@ -1,0 +1,190 @@
+"""`joinedup rebuild`: read models rebuilt from the event archive into a shadow schema while
+the live ones keep serving, then compared with them (`--check`).
+
+The shadow schema holds copies (``LIKE ... INCLUDING ALL``) of the rebuilt read models'
+tables and its own ``read_model``/``read_model_position``; its connections search the shadow
+schema first and the live one second, so the archive and the consumer's positions are read
+from the live schema and every write lands in the shadow. The rebuild is the catch-up of
+``services/processor/catch_up.py`` run there: partition by partition, each batch in one
+transaction with its position, so a rebuild that is killed resumes where it stopped. The
+alert outbox it fills is the shadow's own and nothing publishes it: a rebuild raises no
+side effects. With the rules, a final deadline sweep fires what the live timer would have
+fired by now.
+
+Not yet here (see the processing-core issue's notes): switching a shadow over to live,
+rebuilding from the Kafka log rather than the archive, one process per core.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import asyncpg
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+from projections.queries import rebuild as sql
+from services.common.db import create_pool
+from services.common.settings import Settings
+from services.processor.bootstrap import load_pack
+from services.processor.catch_up import CatchUp
+from services.processor.clock import WallClock
+from services.processor.read_models import Registry, read_models
+from services.processor.rules_stage import DeadlineWatch, RuleStage
+
+_IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: columns that say when a row was written, not what it holds
+VOLATILE = frozenset({"projected_at", "updated_at", "archived_at"})
+#: tables of a read model that are queues, not state: not compared
+QUEUES = frozenset({"alert_outbox"})
+
+
+def quoted(name: str) -> str:
+    """A schema or table name, checked and quoted. Identifiers cannot be bound parameters;
+    these come from the settings and the registry, and are checked all the same."""
+    if not _IDENT.match(name):
+        raise ValueError(f"not a plain SQL identifier: {name!r}")
+    return f'"{name}"'
+
+
+class _NoPublishing:
+    async def publish(self) -> int:
+        return 0
+
+
+@dataclass
+class Difference:
+    read_model: str
+    table: str
+    only_live: int
+    only_shadow: int
+
+
+@dataclass
+class Rebuild:
+    settings: Settings
+    names: Sequence[str] = ()          # empty: every read model
+    shadow: str = ""
+    batch_size: int = 2000
+    console: Console = field(default_factory=Console)
+
+    def __post_init__(self) -> None:
+        self.shadow = self.shadow or f"{self.settings.db_schema}_rebuild"
+        if self.shadow == self.settings.db_schema:
+            raise ValueError("the shadow schema must not be the live one")
+        quoted(self.shadow)
+        self.stage = RuleStage(load_pack(self.settings))
+        everything = read_models(self.stage)
+        self.registry: Registry = everything.only(self.names) if self.names else everything
+
+    async def run(self) -> int:
+        """Build (or resume building) the shadow; returns the events applied this run."""
+        await self._prepare()
+        pool = await self._shadow_pool()
+        try:
+            total, done = await self._progress_so_far(pool)
+            with Progress(TextColumn("[bold]rebuild[/bold] {task.description}"), BarColumn(),
+                          TextColumn("{task.completed:,.0f}/{task.total:,.0f} events"),
+                          TextColumn("{task.fields[rate]}"), TimeRemainingColumn(),
+                          console=self.console, transient=False) as progress:
+                task = progress.add_task(", ".join(self.registry.names), total=total,
+                                         completed=done, rate="")
+
+                def advanced(name: str, events: int) -> None:
+                    progress.advance(task, events)
+                    speed = progress.tasks[task].speed
+                    progress.update(task, rate=f"{speed:,.0f} events/s" if speed else "")
+
+                applied = await CatchUp(pool, self.registry, self.settings.processor_group,
+                                        self.settings.topics.person_events, self.batch_size,
+                                        on_progress=advanced).run()
+            if "rules" in self.registry.names:
+                await self._sweep_deadlines(pool)
+        finally:
+            await pool.close()
+        return applied
+
+    async def check(self) -> list[Difference]:
+        """Row differences between the live and the shadow tables, per read model."""
+        live, shadow = quoted(self.settings.db_schema), quoted(self.shadow)
+        found: list[Difference] = []
+        conn = await self._connect()
+        try:
+            for model in self.registry.models:
+                for table in model.tables:
+                    if table in QUEUES:
+                        continue
+                    columns = [c for c in await _columns(conn, self.settings.db_schema, table)
+                               if c not in VOLATILE]
+                    found.append(Difference(
+                        model.name, table,
+                        await _only_in(conn, live, shadow, table, columns),
+                        await _only_in(conn, shadow, live, table, columns)))
+        finally:
+            await conn.close()
+        return found
+
+    async def drop(self) -> None:
+        conn = await self._connect()
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {quoted(self.shadow)} CASCADE")
+        finally:
+            await conn.close()
+
+    # --- the shadow schema ---------------------------------------------------------------
+
+    async def _prepare(self) -> None:
+        """The shadow's tables (created once), and the read models to (re)build in it set to
+        catching up: a finished rebuild run again takes in what the live ones applied since."""
+        live, shadow = quoted(self.settings.db_schema), quoted(self.shadow)
+        conn = await self._connect()
+        try:
+            async with conn.transaction():
+                await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {shadow}")
+                for table in ("read_model", "read_model_position",
+                              *(t for m in self.registry.models for t in m.tables)):
+                    await conn.execute(f"CREATE TABLE IF NOT EXISTS {shadow}.{quoted(table)} "
+                                       f"(LIKE {live}.{quoted(table)} INCLUDING ALL)")
+                await conn.execute(f"SET LOCAL search_path = {shadow}")
+                await conn.execute(sql.CATCH_UP_AGAIN, list(self.registry.names))
+        finally:
+            await conn.close()
+
+    async def _shadow_pool(self) -> asyncpg.Pool:
+        return await create_pool(self.settings, max_size=2, server_settings={
+            "search_path": f"{quoted(self.shadow)}, {quoted(self.settings.db_schema)}"})
+
+    async def _connect(self) -> asyncpg.Connection:
+        database_url, _ = self.settings.require_servers()
+        return await asyncpg.connect(database_url)
+
+    async def _progress_so_far(self, pool: asyncpg.Pool) -> tuple[int, int]:
+        total = await pool.fetchval(sql.ARCHIVED, self.settings.topics.person_events)
+        done = await pool.fetchval(sql.REBUILT, self.settings.topics.person_events,
+                                   list(self.registry.names))
+        return int(total) * len(self.registry.names), int(done or 0)
+
+    async def _sweep_deadlines(self, pool: asyncpg.Pool) -> None:
+        partitions = [r["partition"] for r in await pool.fetch(
+            sql.PARTITIONS, self.settings.processor_group, self.settings.topics.person_events)]
+        sweep = DeadlineWatch(pool, self.stage, WallClock(), _NoPublishing(),
+                              lambda: partitions,
+                              timedelta(seconds=self.settings.deadline_grace_seconds))
+        fired = await sweep.tick()
+        self.console.print(f"deadline sweep: {fired} expectation(s) past due fired")
+
+
+async def _columns(conn: asyncpg.Connection, schema: str, table: str) -> list[str]:
+    return [r["column_name"] for r in await conn.fetch(sql.COLUMNS, schema, table)]
+
+
+async def _only_in(conn: asyncpg.Connection, schema: str, other: str, table: str,
+                   columns: Sequence[str]) -> int:
+    """Rows of ``schema.table`` with no equal row in ``other.table`` (counted with repeats)."""
+    listed = ", ".join(quoted(c) for c in columns)
+    t = quoted(table)  # every identifier here is checked by quoted()
+    return int(await conn.fetchval(f"SELECT count(*) FROM (SELECT {listed} FROM {schema}.{t} "
+                                   f"EXCEPT ALL SELECT {listed} FROM {other}.{t}) AS d"))
