@@ -35,11 +35,18 @@ JOIN unnest($1::text[], $2::uuid[]) AS k(source_agency, event_id) USING (source_
 TIMELINE_COLUMNS = ("person_key", "occurred_at", "recorded_at", "event_id", "event_type",
                     "source_agency", "service_kind", "sensitivity", "summary")
 
+# The earliest sighting wins, person key and all (ties: the lower key), so the row is the same
+# whatever order the sightings arrive in. Two people under one identifier value (a council
+# id reused) is an identity conflict for the person index to settle; here it is at least
+# the same answer on every replay.
 UPSERT_IDENTIFIERS = """
 INSERT INTO person_identifier (scheme, value, person_key, first_seen)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
 ON CONFLICT (scheme, value) DO UPDATE
-    SET first_seen = LEAST(person_identifier.first_seen, EXCLUDED.first_seen)
+    SET first_seen = LEAST(person_identifier.first_seen, EXCLUDED.first_seen),
+        person_key = CASE WHEN (EXCLUDED.first_seen, EXCLUDED.person_key)
+                               < (person_identifier.first_seen, person_identifier.person_key)
+                          THEN EXCLUDED.person_key ELSE person_identifier.person_key END
 """
 
 SELECT_REFERRALS = """

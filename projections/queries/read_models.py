@@ -15,7 +15,9 @@ ON CONFLICT (name) DO NOTHING
 ARCHIVE_IS_EMPTY = "SELECT NOT EXISTS (SELECT 1 FROM event_archive)"
 
 # A live batch holds these for its transaction: a read model cannot turn live meanwhile.
-LOCK_STATUSES = "SELECT name, status FROM read_model WHERE name = ANY($1::text[]) FOR SHARE"
+LOCK_STATUSES = """
+SELECT name, status, generation FROM read_model WHERE name = ANY($1::text[]) FOR SHARE
+"""
 
 LOCK_POSITIONS = """
 SELECT read_model, topic, partition, next_offset FROM read_model_position

@@ -29,3 +29,13 @@ COLUMNS = """
 SELECT column_name FROM information_schema.columns
 WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position
 """
+
+# The switch holds the live pipeline still: its batches lock these rows FOR SHARE first.
+HOLD_LIVE = "SELECT name FROM read_model WHERE name = ANY($1::text[]) FOR UPDATE"
+
+FORGET_LIVE_POSITIONS = "DELETE FROM read_model_position WHERE read_model = ANY($1::text[])"
+
+NEW_GENERATION = """
+UPDATE read_model SET generation = generation + 1, status = 'live', live_since = now()
+WHERE name = ANY($1::text[])
+"""

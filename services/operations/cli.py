@@ -130,6 +130,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     names = [n for n in (args.read_models or "").split(",") if n]
     rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size)
     console = rebuild.console
+    if args.switch:
+        replaced = asyncio.run(rebuild.switch())
+        console.print(f"switched: {', '.join(rebuild.registry.names)} now served from the "
+                      f"rebuilt tables; the replaced ones are in schema {replaced}")
+        return 0
     if args.drop:
         asyncio.run(rebuild.drop())
         console.print(f"dropped the shadow schema {rebuild.shadow}")
@@ -204,6 +209,9 @@ def build_parser() -> argparse.ArgumentParser:
     what = rb.add_mutually_exclusive_group()
     what.add_argument("--check", action="store_true",
                       help="compare the shadow with the live read models; exit 1 if they differ")
+    what.add_argument("--switch", action="store_true",
+                      help="make the rebuilt read models the live ones, atomically (the "
+                           "live pipeline is held for the last events)")
     what.add_argument("--drop", action="store_true", help="drop the shadow schema")
     # The gateway contributes its own subcommands (agency credentials, publishing).
     register_ingest_commands(sub, _settings)

@@ -11,8 +11,9 @@ alert outbox it fills is the shadow's own and nothing publishes it: a rebuild ra
 side effects. With the rules, a final deadline sweep fires what the live timer would have
 fired by now.
 
-Not yet here (see the processing-core issue's notes): switching a shadow over to live,
-rebuilding from the Kafka log rather than the archive, one process per core.
+`--switch` then makes the rebuilt tables the live ones in one transaction (see
+``Rebuild.switch``). Not yet here (see the processing-core issue's notes): rebuilding from
+the Kafka log rather than the archive, one process per core.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+from projections.queries import read_models as positions_sql
 from projections.queries import rebuild as sql
 from services.common.db import create_pool
 from services.common.settings import Settings
@@ -126,6 +128,57 @@ class Rebuild:
         finally:
             await conn.close()
         return found
+
+    async def switch(self) -> str:
+        """Make the rebuilt tables the live ones, atomically; returns the schema the replaced
+        tables were moved to (kept for inspection; drop it when satisfied).
+
+        In one transaction: the live read models' rows are locked, which holds the live
+        pipeline still (its batches take them first); the shadow catches up the last events
+        inside that transaction; then each of its tables takes the place of the live one,
+        its positions become the live positions and the read models' generation goes up, so
+        every worker drops what it cached of them before its next batch. The outbox is a
+        queue, not state: the live one stays (the shadow's is dropped unpublished)."""
+        live, shadow = self.settings.db_schema, self.shadow
+        replaced = f"{live}_replaced_{datetime.now(UTC):%Y%m%d%H%M%S}"
+        names = list(self.registry.names)
+        tables = [t for m in self.registry.models for t in m.tables if t not in QUEUES]
+        conn = await self._connect()
+        pool = await self._shadow_pool()  # the catch-up's; inside, only `conn` is used
+        try:
+            async with conn.transaction():
+                await conn.execute(f"SET LOCAL search_path = {quoted(live)}")
+                await conn.fetch(sql.HOLD_LIVE, names)
+                await conn.execute(
+                    f"SET LOCAL search_path = {quoted(shadow)}, {quoted(live)}")
+                await conn.execute(sql.CATCH_UP_AGAIN, names)
+                runner = CatchUp(pool, self.registry, self.settings.processor_group,
+                                 self.settings.topics.person_events, self.batch_size)
+                self.stage.forget()
+                for name in names:
+                    await runner.finish_within(conn, name)
+                    if await conn.fetchval(positions_sql.IN_STEP_EVERYWHERE, name,
+                                           self.settings.processor_group,
+                                           self.settings.topics.person_events) is False:
+                        raise RuntimeError(f"{name} is not in step after catching up")
+                await conn.execute(f"SET LOCAL search_path = {quoted(live)}")
+                await conn.execute(f"CREATE SCHEMA {quoted(replaced)}")
+                for table in tables:
+                    await conn.execute(f"ALTER TABLE {quoted(live)}.{quoted(table)} "
+                                       f"SET SCHEMA {quoted(replaced)}")
+                    await conn.execute(f"ALTER TABLE {quoted(shadow)}.{quoted(table)} "
+                                       f"SET SCHEMA {quoted(live)}")
+                await conn.execute(sql.FORGET_LIVE_POSITIONS, names)
+                await conn.execute(
+                    f"INSERT INTO read_model_position SELECT * FROM "
+                    f"{quoted(shadow)}.read_model_position WHERE read_model = ANY($1::text[])",
+                    names)
+                await conn.execute(sql.NEW_GENERATION, names)
+                await conn.execute(f"DROP SCHEMA {quoted(shadow)} CASCADE")
+        finally:
+            await conn.close()
+            await pool.close()
+        return replaced
 
     async def drop(self) -> None:
         conn = await self._connect()

@@ -102,40 +102,59 @@ class CatchUp:
             async with only.locked(), self._pool.acquire() as conn:
                 try:
                     async with conn.transaction():
-                        row = await conn.fetchrow(sql.LOCK_POSITION, name, self._topic,
-                                                  partition)
-                        if row is None or row["next_offset"] is not None:
-                            return applied  # in step there already
-                        batch, last = await self._source.read(
-                            conn, partition, row["archive_seq"], self._batch_size)
-                        if batch:
-                            await only.apply(conn, batch)
-                            await conn.execute(sql.CAUGHT_UP_TO, name, self._topic,
-                                               partition, last)
-                        else:
-                            await self._join_live(conn, name, partition, row["archive_seq"])
+                        events, done = await self.step(conn, only, name, partition)
                 except BaseException:
                     only.rolled_back()
                     raise
                 only.committed()
-            applied += len(batch)
-            if batch and self._on_progress is not None:
-                self._on_progress(name, len(batch))
-            if not batch:
+            applied += events
+            if events and self._on_progress is not None:
+                self._on_progress(name, events)
+            if done:
                 return applied
         return applied
 
+    async def step(self, conn: asyncpg.Connection, only: Registry, name: str,
+                   partition: int) -> tuple[int, bool]:
+        """One batch of a partition's archive, in the caller's transaction: (events applied,
+        whether the read model is in step there now)."""
+        row = await conn.fetchrow(sql.LOCK_POSITION, name, self._topic, partition)
+        if row is None or row["next_offset"] is not None:
+            return 0, True  # in step there already
+        batch, last = await self._source.read(conn, partition, row["archive_seq"],
+                                              self._batch_size)
+        if batch:
+            await only.apply(conn, batch)
+            await conn.execute(sql.CAUGHT_UP_TO, name, self._topic, partition, last)
+            return len(batch), False
+        return 0, await self._join_live(conn, name, partition, row["archive_seq"])
+
+    async def finish_within(self, conn: asyncpg.Connection, name: str) -> int:
+        """Catch ``name`` up on every partition inside the caller's transaction (which holds
+        the live pipeline still): for switching a rebuilt read model over."""
+        only = Registry([self._registry[name]])
+        applied = 0
+        for row in await conn.fetch(sql.PARTITIONS_TO_CATCH_UP, self._consumer, self._topic):
+            await conn.execute(sql.START_CATCHING_UP, name, self._topic, row["partition"])
+            done = False
+            while not done:
+                events, done = await self.step(conn, only, name, row["partition"])
+                applied += events
+        return applied
+
     async def _join_live(self, conn: asyncpg.Connection, name: str, partition: int,
-                         seq: int) -> None:
-        """Nothing left in the archive: take the consumer's position, the consumer held."""
+                         seq: int) -> bool:
+        """Nothing left in the archive: take the consumer's position, the consumer held.
+        False when a live batch committed more before the lock (the next step reads it)."""
         consumer = await conn.fetchrow(sql.LOCK_CONSUMER, self._consumer, self._topic, partition)
         if await conn.fetchval(sql.ARCHIVE_HAS_MORE, self._topic, partition, seq):
-            return  # a live batch committed more before the lock: the next round reads it
+            return False
         if consumer is None:  # never consumed here: in step by having no row once live
             await conn.execute(sql.FORGET_POSITION, name, self._topic, partition)
         else:
             await conn.execute(sql.JOIN_LIVE, name, self._topic, partition,
                                consumer["next_offset"])
+        return True
 
     async def _turn_live(self, name: str) -> bool:
         """Live if it is in step on every partition the consumer tracks; False (and still

@@ -40,7 +40,10 @@ log = structlog.get_logger("joinedup.processor")
 #: Failures of the servers or of the position, not of the message: the whole batch is retried
 #: from the stored position, never parked. (Class 40 is a deadlock or serialisation failure.)
 RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE, PositionConflict,
-         asyncpg.exceptions.TransactionRollbackError)
+         asyncpg.exceptions.TransactionRollbackError,
+         # a read model's tables were replaced under a prepared statement (a rebuild
+         # switched over): the retry prepares it again
+         asyncpg.exceptions.InvalidCachedStatementError)
 
 
 def retryable(exc: BaseException) -> bool:
@@ -118,7 +121,7 @@ class BatchProcessor:
             async with self._pool.acquire() as conn, conn.transaction():
                 steps = await read_model_positions.in_step(conn, self.read_models.names, [move])
                 await record_dead_letters(conn, [parked])
-                await read_model_positions.advance(conn, steps, [move])  # past it, in step
+                await read_model_positions.advance(conn, steps.in_step, [move])  # past it
                 await positions.advance(conn, self._consumer, [move])
             return BatchResult(parked=1)
 
@@ -133,6 +136,7 @@ class BatchProcessor:
                 async with self._pool.acquire() as conn, conn.transaction():
                     steps = await read_model_positions.in_step(conn, models.names,
                                                                decoded.moves)
+                    models.follow(steps.generations)
                     archived = await store.archive(conn, received)
                     fresh = archived.fresh
                     clashes = [_clash(item) for item in archived.clashes]
@@ -140,9 +144,9 @@ class BatchProcessor:
                         await self._dead_letters.park(clashes)
                         rejected = [*rejected, *clashes]
                     if fresh:
-                        result.alert_events = await models.apply(conn, fresh, steps)
+                        result.alert_events = await models.apply(conn, fresh, steps.in_step)
                     await record_dead_letters(conn, [r.parked for r in rejected])
-                    await read_model_positions.advance(conn, steps, decoded.moves)
+                    await read_model_positions.advance(conn, steps.in_step, decoded.moves)
                     clocks = _clocks(fresh)
                     await positions.advance(conn, self._consumer, [
                         dataclasses.replace(m, clock=clocks.get((m.topic, m.partition)))

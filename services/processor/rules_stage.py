@@ -138,6 +138,10 @@ class RuleStage:
     def rolled_back(self) -> None:
         self.rollback()
 
+    def reset(self) -> None:
+        self._pending.clear()
+        self.forget()
+
 
 class DeadlineWatch:
     """Fires expectations whose deadline has passed, even when no event ever arrives.

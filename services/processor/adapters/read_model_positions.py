@@ -23,6 +23,12 @@ CATCHING_UP = "catching-up"
 InStep = dict[str, set[tuple[str, int]]]
 
 
+@dataclass
+class Steps:
+    in_step: InStep
+    generations: dict[str, int]  # bumped when a read model's tables were replaced
+
+
 async def register(pool: asyncpg.Pool, names: Sequence[str]) -> dict[str, str]:
     """Record read models seen for the first time: live on an empty archive, otherwise
     catching up (history exists that they have not seen). Returns every one's status."""
@@ -35,9 +41,10 @@ async def register(pool: asyncpg.Pool, names: Sequence[str]) -> dict[str, str]:
 
 
 async def in_step(conn: asyncpg.Connection, names: Sequence[str], moves: Sequence[Move]
-                  ) -> InStep:
+                  ) -> Steps:
     """Lock and read the positions the batch's moves concern; who is in step where."""
-    statuses = {r["name"]: r["status"] for r in await conn.fetch(sql.LOCK_STATUSES, list(names))}
+    registered = await conn.fetch(sql.LOCK_STATUSES, list(names))
+    statuses = {r["name"]: r["status"] for r in registered}
     keys = sorted({(m.topic, m.partition) for m in moves})
     rows = await conn.fetch(sql.LOCK_POSITIONS, list(names), [t for t, _ in keys],
                             [p for _, p in keys])
@@ -50,7 +57,7 @@ async def in_step(conn: asyncpg.Connection, names: Sequence[str], moves: Sequenc
             key = (name, move.topic, move.partition)
             if (key not in stored and live) or stored.get(key) == move.start:
                 found[name].add((move.topic, move.partition))
-    return found
+    return Steps(found, {r["name"]: r["generation"] for r in registered})
 
 
 async def advance(conn: asyncpg.Connection, steps: InStep, moves: Sequence[Move]) -> None:

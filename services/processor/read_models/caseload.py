@@ -54,6 +54,9 @@ class CaseloadStore:
     def rolled_back(self) -> None:
         pass
 
+    def reset(self) -> None:
+        pass
+
 
 def caseload() -> ReadModel[str, PersonCaseload, CaseloadEntry]:
     return ReadModel("caseload", dict.fromkeys(PAYLOAD_BY_FAMILY, update_caseload), person_of,

@@ -21,20 +21,26 @@ def note_identifiers(state: None, event: AgencyEvent) -> tuple[None, list[Sighti
 
 
 class IdentifierStore(Stateless[Sighting]):
-    """Most events repeat identifiers already recorded: those already in person_identifier
-    (learnt after a commit, bounded) are not written again, saving a row write each."""
+    """Most events repeat identifiers already recorded: a sighting later than the first one
+    already in person_identifier (learnt after a commit, bounded) is not written again,
+    saving a row write each. An earlier one is: the row holds the earliest sighting (person
+    key and time) whatever order they arrive in, so a rebuild gives the same rows."""
 
     def __init__(self, remembered: int = 500_000) -> None:
-        self._known: set[Identifier] = set()
-        self._pending: set[Identifier] = set()
+        self._known: dict[Identifier, datetime] = {}
+        self._pending: dict[Identifier, datetime] = {}
         self._remembered = remembered
 
     async def write(self, conn: asyncpg.Connection, changes: Sequence[Sighting]) -> None:
         first: dict[Identifier, tuple[str, datetime]] = {}
         for identifier, person, at in changes:
-            if identifier not in self._known:
-                first.setdefault(identifier, (person, at))  # the first sighting in log order
-        self._pending = set(first)
+            known = self._known.get(identifier)
+            if known is not None and at > known:
+                continue  # later than what is recorded: changes nothing
+            seen = first.get(identifier)
+            if seen is None or (at, person) < (seen[1], seen[0]):
+                first[identifier] = (person, at)
+        self._pending = {i: at for i, (_, at) in first.items()}
         if first:
             ids = list(first.items())
             await conn.execute(
@@ -44,11 +50,15 @@ class IdentifierStore(Stateless[Sighting]):
     def committed(self) -> None:
         if len(self._known) > self._remembered:  # forget and re-learn
             self._known.clear()
-        self._known |= self._pending
-        self._pending = set()
+        self._known.update(self._pending)
+        self._pending = {}
 
     def rolled_back(self) -> None:
-        self._pending = set()
+        self._pending = {}
+
+    def reset(self) -> None:
+        self._known.clear()
+        self._pending = {}
 
 
 def identifiers() -> ReadModel[None, None, Sighting]:

@@ -60,6 +60,9 @@ class ReferralStore:
     def rolled_back(self) -> None:
         pass
 
+    def reset(self) -> None:
+        pass
+
 
 def referrals() -> ReadModel[str, ReferralState, StatusChange]:
     return ReadModel("referrals", {"referral": track_referral}, referral_id, ReferralStore(),

@@ -55,6 +55,9 @@ class Store(Protocol[K, S, C_contra]):
 
     def rolled_back(self) -> None: ...
 
+    def reset(self) -> None:
+        """Forget any cache: the read model's tables were replaced (a rebuild switched)."""
+
 
 class Stateless(Generic[C]):
     """Base for stores of read models that only append (no state to load) and keep no cache."""
@@ -77,6 +80,9 @@ class Stateless(Generic[C]):
         pass
 
     def rolled_back(self) -> None:
+        pass
+
+    def reset(self) -> None:
         pass
 
 
@@ -141,6 +147,7 @@ class Registry:
         if len(set(names)) != len(names):
             raise ValueError(f"read model names must be unique: {names}")
         self.models = tuple(models)
+        self._generations: dict[str, int] = {}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -190,3 +197,13 @@ class Registry:
     def rolled_back(self) -> None:
         for model in self.models:
             model.store.rolled_back()
+
+    def follow(self, generations: Mapping[str, int]) -> None:
+        """Drop the caches of read models whose tables were replaced since last seen."""
+        for model in self.models:
+            seen = self._generations.get(model.name)
+            now = generations.get(model.name)
+            if seen is not None and now is not None and now != seen:
+                model.store.reset()
+            if now is not None:
+                self._generations[model.name] = now

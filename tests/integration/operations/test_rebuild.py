@@ -133,3 +133,57 @@ async def test_rebuild_killed_halfway_resumes_and_equals_the_live_read_models(
     assert not await pool.fetchval(
         "SELECT EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1)",
         shadow)
+
+
+async def test_switch_over_while_live_traffic_flows_loses_nothing(
+        migrated: Settings, pool: asyncpg.Pool) -> None:
+    """Rebuild, more traffic, switch while the live processor runs, more traffic: the live
+    read models (now the rebuilt tables) equal a fresh rebuild of everything archived, and
+    the live processor went on from the right positions into the new tables."""
+    settings = migrated.model_copy(update={"batch_max_events": 100})
+    first = await _live_history(settings, pool)
+    rebuild = Rebuild(settings, console=Console(quiet=True))
+    await rebuild.run()
+    generations = dict(await pool.fetch("SELECT name, generation FROM read_model"))
+
+    processor = await build_processor(settings, migrate=False)
+    task = asyncio.create_task(processor.run())
+    later = simulate.generate(seed=12, people=60, months=3,
+                              start=datetime(2026, 3, 2, tzinfo=UTC))
+    more = len({(e.source.agency, e.event_id) for e in later})
+    try:
+        publishing = asyncio.create_task(
+            simulate.publish_events(settings, later[: len(later) // 2], show_progress=False))
+        await asyncio.sleep(0.3)
+        replaced = await rebuild.switch()  # while the first half is being applied
+        await publishing
+        await simulate.publish_events(settings, later[len(later) // 2:], show_progress=False)
+        await wait_for(pool, "SELECT count(*) FROM event_archive", first + more, timeout=120)
+        await wait_for(pool, "SELECT count(*) FROM timeline_entry", first + more, timeout=60)
+        for _ in range(600):
+            if len(processor.intake.caught_up_partitions()) == settings.topic_partitions:
+                break
+            await asyncio.sleep(0.1)
+        while await processor.deadlines.tick():
+            pass
+    finally:
+        processor.stopping.set()
+        await asyncio.wait_for(task, 30)
+        await processor.close()
+
+    assert dict(await pool.fetch("SELECT name, generation FROM read_model")) == {
+        name: generation + 1 for name, generation in generations.items()}
+    assert await pool.fetchval(f'SELECT count(*) FROM "{replaced}".timeline_entry') >= first
+    assert not await pool.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1)",
+        rebuild.shadow)
+    again = Rebuild(settings, shadow=f"{settings.db_schema}_again", console=Console(quiet=True))
+    await again.run()
+    assert [d for d in await again.check() if d.only_live or d.only_shadow] == []
+    positions = {r["partition"]: r["next_offset"] for r in await pool.fetch(
+        "SELECT partition, next_offset FROM consumer_position WHERE consumer = $1",
+        settings.processor_group)}
+    for name in ("timeline", "rules"):
+        assert {r["partition"]: r["next_offset"] for r in await pool.fetch(
+            "SELECT partition, next_offset FROM read_model_position WHERE read_model = $1",
+            name)} == positions
