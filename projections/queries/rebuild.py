@@ -39,3 +39,7 @@ NEW_GENERATION = """
 UPDATE read_model SET generation = generation + 1, status = 'live', live_since = now()
 WHERE name = ANY($1::text[])
 """
+
+ARCHIVED_PARTITIONS = """
+SELECT DISTINCT kafka_partition FROM event_archive WHERE kafka_topic = $1 ORDER BY 1
+"""

@@ -130,6 +130,21 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     names = [n for n in (args.read_models or "").split(",") if n]
     rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size)
     console = rebuild.console
+    if args.dry_run:
+        result = asyncio.run(rebuild.dry_run())
+        table = Table(title=f"dry run over {result.events:,} archived events: nothing written")
+        table.add_column("read model")
+        table.add_column("changes folded", justify="right")
+        for name in rebuild.registry.names:
+            table.add_row(name, f"{result.changes[name]:,}")
+        console.print(table)
+        alerts = Table(title="alert events the rules raise")
+        for column in ("rule", "action", "events"):
+            alerts.add_column(column)
+        for (rule, action), count in sorted(result.alerts_by_rule().items()):
+            alerts.add_row(rule, action, f"{count:,}")
+        console.print(alerts)
+        return 0
     if args.switch:
         replaced = asyncio.run(rebuild.switch())
         console.print(f"switched: {', '.join(rebuild.registry.names)} now served from the "
@@ -213,6 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="make the rebuilt read models the live ones, atomically (the "
                            "live pipeline is held for the last events)")
     what.add_argument("--drop", action="store_true", help="drop the shadow schema")
+    what.add_argument("--dry-run", action="store_true",
+                      help="fold the read models over the archive in memory and report what "
+                           "they would hold and raise; nothing is written or published")
     # The gateway contributes its own subcommands (agency credentials, publishing).
     register_ingest_commands(sub, _settings)
     return parser

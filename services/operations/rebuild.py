@@ -31,6 +31,7 @@ from projections.queries import read_models as positions_sql
 from projections.queries import rebuild as sql
 from services.common.db import create_pool
 from services.common.settings import Settings
+from services.operations.dry_run import DryRun, dry_run
 from services.processor.bootstrap import load_pack
 from services.processor.catch_up import CatchUp
 from services.processor.clock import WallClock
@@ -128,6 +129,16 @@ class Rebuild:
         finally:
             await conn.close()
         return found
+
+    async def dry_run(self) -> DryRun:
+        """Every chosen read model folded over the archive in memory: nothing written."""
+        pool = await create_pool(self.settings, max_size=1)
+        try:
+            grace = timedelta(seconds=self.settings.deadline_grace_seconds)
+            return await dry_run(pool, self.registry, self.settings.topics.person_events,
+                                 self.stage.pack, datetime.now(UTC) - grace, self.batch_size)
+        finally:
+            await pool.close()
 
     async def switch(self) -> str:
         """Make the rebuilt tables the live ones, atomically; returns the schema the replaced

@@ -187,3 +187,21 @@ async def test_switch_over_while_live_traffic_flows_loses_nothing(
         assert {r["partition"]: r["next_offset"] for r in await pool.fetch(
             "SELECT partition, next_offset FROM read_model_position WHERE read_model = $1",
             name)} == positions
+
+
+async def test_a_dry_run_writes_nothing_and_raises_what_the_live_rules_raised(
+        migrated: Settings, pool: asyncpg.Pool) -> None:
+    archived = await _live_history(migrated, pool)
+    before = await _counts(pool, migrated.db_schema)
+    schemas = await pool.fetchval("SELECT count(*) FROM information_schema.schemata")
+    result = await Rebuild(migrated, console=Console(quiet=True)).dry_run()
+    assert result.events == archived
+    assert await _counts(pool, migrated.db_schema) == before  # the outbox included
+    assert await pool.fetchval("SELECT count(*) FROM information_schema.schemata") == schemas
+    assert result.changes["timeline"] == archived
+    live = {(str(r["alert_event_id"]), r["action"], r["at"]) for r in await pool.fetch(
+        "SELECT alert_event_id, action, at FROM alert_history")}
+    assert {(a.alert_event_id, a.action, a.at) for a in result.alert_events} == live
+    assert result.alerts_by_rule()  # a simulated population raises some
+    code, out = await _run(_cli(migrated, "--dry-run"), _env(migrated))
+    assert code == 0 and "nothing written" in out, out
