@@ -45,10 +45,11 @@ async def dry_run(pool: asyncpg.Pool, registry: Registry, topic: str, pack: Rule
         for partition in partitions:
             seq = 0
             while True:
-                batch, seq = await source.read(conn, partition, seq, batch_size)
+                batch = await source.read(conn, partition, seq, batch_size)
                 if not batch:
                     break
-                events = [r.event for r in batch]
+                seq = batch[-1][0]
+                events = [r.event for _, r in batch]
                 result.events += len(events)
                 for model in registry.models:
                     changes = model.fold_all(states[model.name], events)

@@ -166,8 +166,8 @@ class Rebuild:
                 runner = CatchUp(pool, self.registry, self.settings.processor_group,
                                  self.settings.topics.person_events, self.batch_size)
                 self.stage.forget()
+                await runner.finish_within(conn, names)
                 for name in names:
-                    await runner.finish_within(conn, name)
                     if await conn.fetchval(positions_sql.IN_STEP_EVERYWHERE, name,
                                            self.settings.processor_group,
                                            self.settings.topics.person_events) is False:

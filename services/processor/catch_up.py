@@ -24,7 +24,7 @@ from services.common.serde.agency_event import read_event
 from services.processor.adapters import read_model_positions
 from services.processor.adapters.read_model_positions import CATCHING_UP
 from services.processor.adapters.store import Received
-from services.processor.read_models import ReadModel, Registry
+from services.processor.read_models import Registry
 
 log = structlog.get_logger("joinedup.catch_up")
 
@@ -36,20 +36,19 @@ class ArchiveSource:
     topic: str
 
     async def read(self, conn: asyncpg.Connection, partition: int, after_seq: int,
-                   limit: int) -> tuple[list[Received], int]:
-        """The next events after ``after_seq`` and the last seq read (``after_seq`` if none).
-        An archived body is one the live pipeline decoded and checked: one that no longer
-        decodes (a schema removed since) is a bug to stop on, never to skip."""
+                   limit: int) -> list[tuple[int, Received]]:
+        """The next events after ``after_seq``, each with its seq. An archived body is one
+        the live pipeline decoded and checked: one that no longer decodes (a schema removed
+        since) is a bug to stop on, never to skip."""
         rows = await conn.fetch(sql.ARCHIVE_AFTER, self.topic, partition, after_seq, limit)
-        received = []
-        for row in rows:
-            event, reason = read_event(row["body"])
-            if event is None:
-                raise RuntimeError(f"archived event at seq {row['seq']} no longer decodes: "
-                                   f"{reason}")
-            received.append(Received(event, row["body"], self.topic, partition,
-                                     row["kafka_offset"]))
-        return received, rows[-1]["seq"] if rows else after_seq
+        return [(row["seq"], self.received(row["seq"], row["body"], partition,
+                                           row["kafka_offset"])) for row in rows]
+
+    def received(self, seq: int, body: bytes, partition: int, offset: int) -> Received:
+        event, reason = read_event(body)
+        if event is None:
+            raise RuntimeError(f"archived event at seq {seq} no longer decodes: {reason}")
+        return Received(event, body, self.topic, partition, offset)
 
 
 class CatchUp:
@@ -71,75 +70,89 @@ class CatchUp:
         return [n for n in self._registry.names if statuses.get(n) == CATCHING_UP]
 
     async def run(self, stopping: asyncio.Event | None = None) -> int:
-        """Catch every pending read model up; returns the events applied."""
-        applied = 0
-        for name in await self.pending():
-            applied += await self.catch_up(self._registry[name], stopping)
-        return applied
+        """Catch every pending read model up, together (one read of the archive for all of
+        them); returns the events applied, summed over the read models."""
+        pending = await self.pending()
+        return await self.catch_up(pending, stopping) if pending else 0
 
-    async def catch_up(self, model: ReadModel[object, object, object],
-                       stopping: asyncio.Event | None = None) -> int:
-        only = Registry([model])
-        applied = 0
-        while stopping is None or not stopping.is_set():
+    async def catch_up(self, names: Sequence[str], stopping: asyncio.Event | None = None
+                       ) -> int:
+        together = Registry([self._registry[n] for n in names])
+        left, applied = list(names), 0
+        while left and (stopping is None or not stopping.is_set()):
             async with self._pool.acquire() as conn:
                 partitions = [r["partition"] for r in await conn.fetch(
                     sql.PARTITIONS_TO_CATCH_UP, self._consumer, self._topic)]
             for partition in partitions:
-                applied += await self._partition(only, model.name, partition, stopping)
-            if await self._turn_live(model.name):
-                log.info("read model caught up and live", read_model=model.name,
-                         events=applied)
-                return applied
+                applied += await self._partition(together, left, partition, stopping)
+            for name in list(left):
+                if await self._turn_live(name):
+                    log.info("read model caught up and live", read_model=name)
+                    left.remove(name)
         return applied
 
-    async def _partition(self, only: Registry, name: str, partition: int,
+    async def _partition(self, together: Registry, names: Sequence[str], partition: int,
                          stopping: asyncio.Event | None) -> int:
         applied = 0
         async with self._pool.acquire() as conn:
-            await conn.execute(sql.START_CATCHING_UP, name, self._topic, partition)
+            for name in names:
+                await conn.execute(sql.START_CATCHING_UP, name, self._topic, partition)
         while stopping is None or not stopping.is_set():
-            async with only.locked(), self._pool.acquire() as conn:
+            async with together.locked(), self._pool.acquire() as conn:
                 try:
                     async with conn.transaction():
-                        events, done = await self.step(conn, only, name, partition)
+                        by_model, done = await self.step(conn, together, names, partition)
                 except BaseException:
-                    only.rolled_back()
+                    together.rolled_back()
                     raise
-                only.committed()
-            applied += events
-            if events and self._on_progress is not None:
-                self._on_progress(name, events)
+                together.committed()
+            for name, events in by_model.items():
+                applied += events
+                if events and self._on_progress is not None:
+                    self._on_progress(name, events)
             if done:
                 return applied
         return applied
 
-    async def step(self, conn: asyncpg.Connection, only: Registry, name: str,
-                   partition: int) -> tuple[int, bool]:
-        """One batch of a partition's archive, in the caller's transaction: (events applied,
-        whether the read model is in step there now)."""
-        row = await conn.fetchrow(sql.LOCK_POSITION, name, self._topic, partition)
-        if row is None or row["next_offset"] is not None:
-            return 0, True  # in step there already
-        batch, last = await self._source.read(conn, partition, row["archive_seq"],
-                                              self._batch_size)
-        if batch:
-            await only.apply(conn, batch)
-            await conn.execute(sql.CAUGHT_UP_TO, name, self._topic, partition, last)
-            return len(batch), False
-        return 0, await self._join_live(conn, name, partition, row["archive_seq"])
+    async def step(self, conn: asyncpg.Connection, together: Registry, names: Sequence[str],
+                   partition: int) -> tuple[dict[str, int], bool]:
+        """One batch of a partition's archive for every read model behind there, in the
+        caller's transaction: (events applied per read model, whether all are in step)."""
+        behind: dict[str, int] = {}
+        for name in names:
+            row = await conn.fetchrow(sql.LOCK_POSITION, name, self._topic, partition)
+            if row is not None and row["next_offset"] is None:
+                behind[name] = row["archive_seq"]
+        if not behind:
+            return {}, True
+        batch = await self._source.read(conn, partition, min(behind.values()),
+                                        self._batch_size)
+        if not batch:
+            joined = [await self._join_live(conn, n, partition, seq)
+                      for n, seq in behind.items()]
+            return {}, all(joined)
+        applied: dict[str, int] = {}
+        last = batch[-1][0]
+        for name, seq in behind.items():
+            mine = [r for s, r in batch if s > seq]  # read models may stand at different seqs
+            if mine:
+                await together[name].apply(conn, mine)
+                await conn.execute(sql.CAUGHT_UP_TO, name, self._topic, partition, last)
+            applied[name] = len(mine)
+        return applied, False
 
-    async def finish_within(self, conn: asyncpg.Connection, name: str) -> int:
-        """Catch ``name`` up on every partition inside the caller's transaction (which holds
-        the live pipeline still): for switching a rebuilt read model over."""
-        only = Registry([self._registry[name]])
+    async def finish_within(self, conn: asyncpg.Connection, names: Sequence[str]) -> int:
+        """Catch ``names`` up on every partition inside the caller's transaction (which holds
+        the live pipeline still): for switching rebuilt read models over."""
+        together = Registry([self._registry[n] for n in names])
         applied = 0
         for row in await conn.fetch(sql.PARTITIONS_TO_CATCH_UP, self._consumer, self._topic):
-            await conn.execute(sql.START_CATCHING_UP, name, self._topic, row["partition"])
+            for name in names:
+                await conn.execute(sql.START_CATCHING_UP, name, self._topic, row["partition"])
             done = False
             while not done:
-                events, done = await self.step(conn, only, name, row["partition"])
-                applied += events
+                by_model, done = await self.step(conn, together, names, row["partition"])
+                applied += sum(by_model.values())
         return applied
 
     async def _join_live(self, conn: asyncpg.Connection, name: str, partition: int,
