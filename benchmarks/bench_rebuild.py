@@ -119,14 +119,20 @@ def instrument(rebuild: Rebuild) -> None:
 
 
 def postgres_cpu() -> float:
+    """CPU seconds of this benchmark's own PostgreSQL (the embedded one it started; with
+    DATABASE_URL given, 0): its processes' own, and what the postmaster has reaped of
+    backends that have exited (a pool's connections end before the measurement does)."""
     total = 0.0
-    for process in psutil.process_iter(["name"]):
-        if (process.info["name"] or "").startswith("postgres"):
-            try:
-                times = process.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if not process.name().startswith("postgres"):
                 continue
+            times = process.cpu_times()
+            total += times.user + times.system
+            if not process.parent().name().startswith("postgres"):  # the postmaster
+                total += times.children_user + times.children_system
+        except (psutil.Error, AttributeError):
+            continue
     return total
 
 
@@ -166,7 +172,7 @@ async def main(people: int, months: int) -> None:
                   f"{rate / copy:.3f} of COPY; target 25,000 events/s"),
                  ("dry-run sink (same folds, in memory)", dry_rate, f"{dry_rate / copy:.3f} of COPY")],
                 f"load average {psutil.getloadavg()[0]:.1f}; CPU during the rebuild: this "
-                f"process {cpu_me:.0f} s, PostgreSQL {cpu_pg:.0f} s, wall {elapsed:.0f} s")
+                f"process {cpu_me:.1f} s, PostgreSQL {cpu_pg:.1f} s, wall {elapsed:.1f} s")
     table = Table(title="Where a rebuilt event's time goes (µs per event)")
     table.add_column("stage")
     table.add_column("µs/event", justify="right")
