@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 
 from projections.queries import rebuild as sql
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.processor.catch_up import ArchiveSource
 from services.processor.domain.rules import Outcome, RulePack, fire_due
 from services.processor.read_models import Registry

@@ -13,6 +13,8 @@ from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
 
 from services.admission.bootstrap import build_admission
+from services.alerts.outbox import AlertPublisher
+from services.alerts.projector import AlertProjector
 from services.common.db import create_pool, wait_and_migrate
 from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
@@ -20,8 +22,6 @@ from services.common.kafka import TopicGuard, ensure_topics, make_producer
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
 from services.processor.adapters import read_model_positions, store
-from services.processor.adapters.alerts import AlertPublisher
-from services.processor.alert_projector import AlertProjector
 from services.processor.catch_up import CatchUp
 from services.processor.clock import Clock, StreamClock, WallClock
 from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack

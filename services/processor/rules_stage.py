@@ -16,12 +16,12 @@ from typing import Protocol
 import asyncpg
 import structlog
 
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
+from services.alerts.read_model import record_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.processor.adapters import rules_store
-from services.processor.adapters.alerts import add_to_outbox, project_alert_events
 from services.processor.adapters.store import Received
 from services.processor.clock import Clock
 from services.processor.domain.rules import (
@@ -40,16 +40,6 @@ class Publishes(Protocol):
     """What drains the alert outbox after a commit (``AlertPublisher``; nothing in a rebuild)."""
 
     async def publish(self) -> int: ...
-
-
-async def record_alert_events(conn: asyncpg.Connection, alerts: Sequence[AlertEvent]) -> None:
-    """Alert events join the outbox (published to the alerts topic after commit) and the alert
-    read model, in the same transaction as the expectations that produced them: a duty team
-    sees an alert the moment it is committed, without waiting for the topic round trip. The
-    alert projector applies the same events from the topic as no-ops (alert_history is keyed
-    by alert event id); the topic is what other consumers, and later duty-team actions, use."""
-    await add_to_outbox(conn, alerts)
-    await project_alert_events(conn, alerts)
 
 
 class RuleStage:

@@ -12,9 +12,9 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from services.common.alerts import AlertEvent, alert_event_id_for, alert_id_for
+from services.alerts.codec import encode_alert_event
+from services.alerts.events import AlertEvent, alert_event_id_for, alert_id_for
 from services.common.kafka import make_producer
-from services.common.serde.alert_event import encode_alert_event
 from services.common.settings import Settings
 from services.simulation import simulate
 from tests.faults.conftest import log_events, reference_alerts, start_worker

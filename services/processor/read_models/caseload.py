@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from projections.queries import backbone as sql
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.common.events import PAYLOAD_BY_FAMILY, AgencyEvent
 from services.processor.adapters.store import Received
 from services.processor.domain.caseload import CaseloadEntry, apply_caseload_event

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 import asyncpg
 
 from projections.queries import backbone as sql
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.common.events import AgencyEvent, Referral
 from services.processor.adapters.store import Received
 from services.processor.domain.referrals import ReferralState, StatusChange, apply_referral_event

@@ -22,7 +22,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import asyncpg
 
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.common.events import AgencyEvent
 from services.processor.adapters.store import Received
 

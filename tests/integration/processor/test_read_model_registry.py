@@ -10,7 +10,7 @@ from datetime import timedelta
 import asyncpg
 import pytest
 
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.common.events import PAYLOAD_BY_FAMILY, AgencyEvent
 from services.processor.adapters.store import Received
 from services.processor.read_models import ReadModel, Registry, read_models

@@ -12,9 +12,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from projections.queries import alerts as alerts_sql
-from services.common.serde.alert_event import decode_alert_event
+from services.alerts.codec import decode_alert_event
+from services.alerts.read_model import project_alert_events
 from services.common.settings import Settings
-from services.processor.adapters.alerts import project_alert_events
 from services.processor.bootstrap import Processor, build_processor
 from services.processor.clock import ManualClock
 from tests import factories as f

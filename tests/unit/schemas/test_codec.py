@@ -164,7 +164,7 @@ def test_a_timestamp_beyond_year_9999_is_a_decode_error_not_a_crash() -> None:
 
 def test_a_version_1_alert_event_stays_readable() -> None:
     """Written before v2 added evidence: the new fields come from their defaults."""
-    from services.common.serde.alert_event import decode_alert_event
+    from services.alerts.codec import decode_alert_event
 
     alert = decode_alert_event((FIXTURES / "alert_event.v1.resolved.bin").read_bytes())
     assert alert.schema_version == 1 and alert_codec().current.version == 2

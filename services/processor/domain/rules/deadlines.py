@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import date, datetime
 
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.processor.domain.rules.calendar import add_working_days, end_of_day
 from services.processor.domain.rules.correlation import Seen
 from services.processor.domain.rules.model import RulePack, Window

@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime
 
-from services.common.alerts import AlertEvent, alert_id_for
+from services.alerts.events import AlertEvent, alert_id_for
 from services.common.events import AgencyEvent
 from services.processor.domain.rules.correlation import (
     Seen,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 
 OPEN: Final = "open"
 FULFILLED: Final = "fulfilled"

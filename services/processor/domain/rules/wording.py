@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from services.common.alerts import AlertEvent, alert_event_id_for
+from services.alerts.events import AlertEvent, alert_event_id_for
 from services.processor.domain.rules.model import LEAD_PROFESSIONAL, Rule, Window
 from services.processor.domain.rules.state import Expectation
 from services.processor.domain.rules.vocabulary import SYMBOLS

@@ -6,7 +6,7 @@ import itertools
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.common.events import (
     AgencyEvent,
     Contact,

@@ -8,8 +8,8 @@ from importlib import resources
 
 import pytest
 
-from services.common.alerts import AlertEvent, alert_event_id_for, alert_id_for
-from services.common.serde.alert_event import decode_alert_event, encode_alert_event
+from services.alerts.codec import decode_alert_event, encode_alert_event
+from services.alerts.events import AlertEvent, alert_event_id_for, alert_id_for
 from services.common.serde.avro import DecodeError, alert_codec
 from tests.factories import SOURCES
 from tests.unit.processor.rules.helpers import T0, H, Person, transition

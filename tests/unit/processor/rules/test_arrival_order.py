@@ -16,7 +16,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from services.common.alerts import AlertEvent
+from services.alerts.events import AlertEvent
 from services.common.events import AgencyEvent
 from tests.unit.processor.rules.helpers import T0, D, H, Person, contact, referral, transition
 from tests.unit.processor.rules.test_live_versus_replay import PEOPLE, build

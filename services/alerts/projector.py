@@ -15,15 +15,15 @@ import asyncpg
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from services.common.alerts import AlertEvent
+from services.alerts.codec import decode_alert_event
+from services.alerts.events import AlertEvent
+from services.alerts.read_model import project_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.dead_letters import DeadLetterTopic, Parked, Rejected
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.records import Message
-from services.common.serde.alert_event import decode_alert_event
 from services.common.serde.avro import DecodeError
-from services.processor.adapters.alerts import project_alert_events
 
 log = structlog.get_logger("joinedup.alerts")
 _RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE)

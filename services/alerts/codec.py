@@ -6,7 +6,7 @@ import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
-from services.common.alerts import ALERT_ACTIONS, AlertEvent
+from services.alerts.events import ALERT_ACTIONS, AlertEvent
 from services.common.serde.avro import DecodeError, alert_codec
 
 

@@ -1,4 +1,5 @@
-"""Alert events at the edges: the transactional outbox, the topic, and the read model.
+"""The alert outbox: alert events written in the transaction that raised them, published to
+the alerts topic after commit.
 
 The rules write alert events to the outbox in the batch's transaction; after commit they
 are published to the alerts topic (keyed by person) and cleared. If the worker dies in
@@ -15,9 +16,9 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from projections.queries import alerts as sql
-from services.common.alerts import AlertEvent
+from services.alerts.codec import encode_alert_event
+from services.alerts.events import AlertEvent
 from services.common.kafka import TopicGuard
-from services.common.serde.alert_event import encode_alert_event
 
 
 async def add_to_outbox(conn: asyncpg.Connection, events: Sequence[AlertEvent]) -> None:
@@ -51,31 +52,3 @@ class AlertPublisher:
                 await asyncio.gather(*sends)
                 await self._pool.execute(sql.CLEAR_OUTBOX, [r["alert_event_id"] for r in rows])
                 published += len(rows)
-
-
-async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertEvent]) -> int:
-    """Apply alert events to the read model once each; returns how many were new."""
-    if not events:
-        return 0
-    async with conn.transaction():
-        new = {r["alert_event_id"] for r in await conn.fetch(
-            sql.RECORD_HISTORY, [e.alert_event_id for e in events], [e.alert_id for e in events],
-            [e.action for e in events], [e.at for e in events], [e.actor for e in events],
-            [e.resolution for e in events],
-            [e.evidence_event_id or e.resolving_event_id for e in events],
-            [e.evidence_agency for e in events], [e.detail for e in events])}
-        fresh = [e for e in events if e.alert_event_id in new]
-        raised = [(e.alert_id, e.person_key, e.rule_id, e.rule_version, e.severity,
-                   e.duty_team, e.title, e.explanation, e.source_reference, e.trigger_event_id,
-                   e.expected, e.window_start, e.due_at, e.at)
-                  for e in fresh if e.action == "raised"]
-        resolved = [(e.alert_id, e.at, e.resolution, e.resolving_event_id)
-                    for e in fresh if e.action == "resolved"]
-        # Raised before resolved: an alert raised and resolved in one batch ends resolved.
-        if raised:
-            await conn.executemany(sql.OPEN_ALERT, raised)
-        if resolved:
-            await conn.executemany(sql.RESOLVE_ALERT, resolved)
-        if joined := sorted({e.alert_id for e in fresh if e.action == "evidence"}):
-            await conn.execute(sql.COUNT_EVIDENCE, joined)
-    return len(new)
