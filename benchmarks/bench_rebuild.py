@@ -4,7 +4,8 @@ next to PostgreSQL COPY of the same archive rows, with where the time goes per e
 The archive is loaded straight with COPY (as the live pipeline would have archived a
 simulated population: per partition in log order, positions recorded), which is itself the
 COPY reference. Then, in the same run on the same machine:
-  1. `joinedup rebuild` of every read model into a shadow schema (the rule pack included);
+  1. `joinedup rebuild` of every read model into a shadow schema (the rule pack included),
+     in one process per core over disjoint partitions, and again in one process;
   2. the dry-run sink over the same archive (the same folds, in memory, nothing written);
 and a table of microseconds per event for each stage of the rebuild (archive fetch, decode,
 each read model's load, fold and save), with the CPU split between this process and
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 import uuid
 import zlib
@@ -136,7 +138,7 @@ def postgres_cpu() -> float:
     return total
 
 
-async def main(people: int, months: int) -> None:
+async def main(people: int, months: int, workers: int) -> None:
     configure_logging("WARNING", json=False)
     console = Console()
     events = generate(11, people, months, datetime(2026, 1, 5, tzinfo=UTC))
@@ -149,6 +151,12 @@ async def main(people: int, months: int) -> None:
         started = time.perf_counter()
         await dry.dry_run()
         dry_rate = n / (time.perf_counter() - started)
+
+        parallel = Rebuild(settings, shadow=f"{settings.db_schema}_parallel",
+                           console=Console(quiet=True), workers=workers)
+        started = time.perf_counter()
+        await parallel.run()
+        parallel_rate = n / (time.perf_counter() - started)
 
         rebuild = Rebuild(settings, console=console)
         instrument(rebuild)
@@ -168,8 +176,11 @@ async def main(people: int, months: int) -> None:
     rate = n / elapsed
     print_table(f"Rebuild from the archive, {n:,} events, every read model and the rule pack",
                 [("PostgreSQL COPY of the archive rows", copy, "1.00 (reference)"),
-                 ("joinedup rebuild (5 read models, rule pack)", rate,
-                  f"{rate / copy:.3f} of COPY; target 25,000 events/s"),
+                 ("joinedup rebuild (5 read models, rule pack), one process", rate,
+                  f"{rate / copy:.3f} of COPY"),
+                 (f"the same, {workers} processes over disjoint partitions", parallel_rate,
+                  f"{parallel_rate / copy:.3f} of COPY, {parallel_rate / rate:.2f}x one "
+                  "process; target 25,000 events/s"),
                  ("dry-run sink (same folds, in memory)", dry_rate, f"{dry_rate / copy:.3f} of COPY")],
                 f"load average {psutil.getloadavg()[0]:.1f}; CPU during the rebuild: this "
                 f"process {cpu_me:.1f} s, PostgreSQL {cpu_pg:.1f} s, wall {elapsed:.1f} s")
@@ -189,5 +200,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=40_000)
     parser.add_argument("--months", type=int, default=12)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
-    asyncio.run(main(args.people, args.months))
+    asyncio.run(main(args.people, args.months, args.workers))

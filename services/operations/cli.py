@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import warnings
 from collections.abc import Callable
@@ -128,8 +129,13 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from services.operations.rebuild import Rebuild
 
     names = [n for n in (args.read_models or "").split(",") if n]
-    rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size)
+    rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size,
+                      workers=args.workers)
     console = rebuild.console
+    if args.share:  # one of the processes a rebuild started
+        i, n = (int(x) for x in args.share.split("/"))
+        asyncio.run(rebuild.run_share((i, n)))
+        return 0
     if args.dry_run:
         result = asyncio.run(rebuild.dry_run())
         table = Table(title=f"dry run over {result.events:,} archived events: nothing written")
@@ -221,6 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "timeline, identifiers, referrals, caseload, rules")
     rb.add_argument("--shadow", help="the shadow schema (default: <schema>_rebuild)")
     rb.add_argument("--batch-size", type=int, default=2000)
+    rb.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                    help="processes over disjoint partitions (default: one per core)")
+    rb.add_argument("--share", help=argparse.SUPPRESS)  # i/n: set by the rebuild itself
     what = rb.add_mutually_exclusive_group()
     what.add_argument("--check", action="store_true",
                       help="compare the shadow with the live read models; exit 1 if they differ")

@@ -11,21 +11,26 @@ alert outbox it fills is the shadow's own and nothing publishes it: a rebuild ra
 side effects. With the rules, a final deadline sweep fires what the live timer would have
 fired by now.
 
-`--switch` then makes the rebuilt tables the live ones in one transaction (see
+With ``workers`` > 1 the partitions are shared out over that many processes (disjoint sets,
+p % n); the process that started them then finishes what is left and turns the read models
+live. `--switch` then makes the rebuilt tables the live ones in one transaction (see
 ``Rebuild.switch``). Not yet here (see the processing-core issue's notes): rebuilding from
-the Kafka log rather than the archive, one process per core.
+the Kafka log rather than the archive.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
 
 from projections.queries import read_models as positions_sql
 from projections.queries import rebuild as sql
@@ -73,6 +78,7 @@ class Rebuild:
     shadow: str = ""
     batch_size: int = 2000
     console: Console = field(default_factory=Console)
+    workers: int = 1                   # processes, over disjoint sets of partitions
 
     def __post_init__(self) -> None:
         self.shadow = self.shadow or f"{self.settings.db_schema}_rebuild"
@@ -84,7 +90,8 @@ class Rebuild:
         self.registry: Registry = everything.only(self.names) if self.names else everything
 
     async def run(self) -> int:
-        """Build (or resume building) the shadow; returns the events applied this run."""
+        """Build (or resume building) the shadow; returns the events applied this run
+        (summed over the read models: one event rebuilt into five counts five)."""
         await self._prepare()
         pool = await self._shadow_pool()
         try:
@@ -101,14 +108,73 @@ class Rebuild:
                     speed = progress.tasks[task].speed
                     progress.update(task, rate=f"{speed:,.0f} events/s" if speed else "")
 
-                applied = await CatchUp(pool, self.registry, self.settings.processor_group,
-                                        self.settings.topics.person_events, self.batch_size,
-                                        on_progress=advanced).run()
+                if self.workers > 1:  # the partitions shared out, one process each
+                    await self._in_processes(pool, progress, task)
+                await CatchUp(pool, self.registry, self.settings.processor_group,
+                              self.settings.topics.person_events, self.batch_size,
+                              on_progress=advanced).run()
+            _, finished = await self._progress_so_far(pool)
+            applied = finished - done
             if "rules" in self.registry.names:
                 await self._sweep_deadlines(pool)
         finally:
             await pool.close()
         return applied
+
+    async def run_share(self, share: tuple[int, int]) -> int:
+        """One of ``workers`` processes: the partitions p % n == i, until done or until the
+        process that started it is gone (killed: the next run resumes)."""
+        parent, stopping = os.getppid(), asyncio.Event()
+
+        async def watch_parent() -> None:
+            # A parent's death has no event to wait on: polled.
+            while os.getppid() == parent:  # noqa: ASYNC110
+                await asyncio.sleep(0.5)
+            stopping.set()
+
+        watcher = asyncio.create_task(watch_parent())
+        pool = await self._shadow_pool()
+        try:
+            return await CatchUp(pool, self.registry, self.settings.processor_group,
+                                 self.settings.topics.person_events, self.batch_size,
+                                 share=share).run(stopping)
+        finally:
+            watcher.cancel()
+            await pool.close()
+
+    async def _in_processes(self, pool: asyncpg.Pool, progress: Progress, task: TaskID
+                            ) -> None:
+        children = [await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "services.operations.cli", "rebuild",
+            "--read-models", ",".join(self.registry.names), "--shadow", self.shadow,
+            "--batch-size", str(self.batch_size), "--share", f"{i}/{self.workers}",
+            env=self._child_env(), stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE) for i in range(self.workers)]
+        waiting = [asyncio.create_task(child.communicate()) for child in children]
+        topic, names = self.settings.topics.person_events, list(self.registry.names)
+        while not all(w.done() for w in waiting):
+            await asyncio.wait(waiting, timeout=0.5)
+            done = await pool.fetchval(sql.REBUILT, topic, names)
+            progress.update(task, completed=int(done or 0))
+            speed = progress.tasks[task].speed
+            progress.update(task, rate=f"{speed:,.0f} events/s" if speed else "")
+        failed = [(child.returncode, (await w)[1]) for child, w in zip(children, waiting,
+                                                                         strict=True)
+                  if child.returncode != 0]
+        if failed:
+            code, stderr = failed[0]
+            raise RuntimeError(f"a rebuild process failed (exit {code}): "
+                               f"{stderr.decode(errors='replace')[-2000:]}")
+
+    def _child_env(self) -> dict[str, str]:
+        s = self.settings
+        env = {**os.environ, "DATABASE_URL": s.database_url or "",
+               "KAFKA_BOOTSTRAP_SERVERS": s.kafka_bootstrap or "",
+               "JOINEDUP_DB_SCHEMA": s.db_schema, "JOINEDUP_TOPIC_PREFIX": s.topic_prefix,
+               "JOINEDUP_PROCESSOR_GROUP": s.processor_group, "JOINEDUP_LOG_LEVEL": "WARNING"}
+        if s.rule_pack is not None:
+            env["JOINEDUP_RULE_PACK"] = str(s.rule_pack)
+        return env
 
     async def check(self) -> list[Difference]:
         """Row differences between the live and the shadow tables, per read model."""

@@ -56,7 +56,11 @@ class CatchUp:
 
     def __init__(self, pool: asyncpg.Pool, registry: Registry, consumer: str, topic: str,
                  batch_size: int = 2000,
-                 on_progress: Callable[[str, int], None] | None = None) -> None:
+                 on_progress: Callable[[str, int], None] | None = None,
+                 share: tuple[int, int] | None = None) -> None:
+        """``share`` = (i, n): only the partitions p with p % n == i, and no turning live
+        (one of n processes of a rebuild; the one that started them finishes the rest)."""
+        self._share = share
         self._pool = pool
         self._registry = registry
         self._consumer = consumer
@@ -83,6 +87,11 @@ class CatchUp:
             async with self._pool.acquire() as conn:
                 partitions = [r["partition"] for r in await conn.fetch(
                     sql.PARTITIONS_TO_CATCH_UP, self._consumer, self._topic)]
+            if self._share is not None:
+                mine = [p for p in partitions if p % self._share[1] == self._share[0]]
+                for partition in mine:
+                    applied += await self._partition(together, left, partition, stopping)
+                return applied
             for partition in partitions:
                 applied += await self._partition(together, left, partition, stopping)
             for name in list(left):

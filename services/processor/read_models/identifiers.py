@@ -42,7 +42,7 @@ class IdentifierStore(Stateless[Sighting]):
                 first[identifier] = (person, at)
         self._pending = {i: at for i, (_, at) in first.items()}
         if first:
-            ids = list(first.items())
+            ids = sorted(first.items(), key=lambda kv: (kv[0].scheme, kv[0].value))  # lock order
             await conn.execute(
                 sql.UPSERT_IDENTIFIERS, [i.scheme for i, _ in ids], [i.value for i, _ in ids],
                 [p for _, (p, _) in ids], [at for _, (_, at) in ids])

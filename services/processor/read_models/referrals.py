@@ -36,7 +36,9 @@ class ReferralStore:
     async def save(self, conn: asyncpg.Connection, states: Mapping[str, ReferralState | None],
                    changes: Sequence[StatusChange], batch: Sequence[Received]
                    ) -> Sequence[AlertEvent]:
-        r = [s for s in states.values() if s is not None]
+        # in key order: another process upserting some of the same rows locks them in the
+        # same order, so the two wait for each other instead of deadlocking
+        r = sorted((s for s in states.values() if s is not None), key=lambda s: s.referral_id)
         if r:
             await conn.execute(
                 sql.UPSERT_REFERRALS, [x.referral_id for x in r], [x.person_key for x in r],

@@ -85,9 +85,10 @@ async def test_rebuild_killed_halfway_resumes_and_equals_the_live_read_models(
     assert live_before["alert"] > 0 and live_before["expectation"] > 0
     shadow = f"{migrated.db_schema}_rebuild"
 
-    # Killed with SIGKILL once it has rebuilt some but not all of the history.
+    # Killed with SIGKILL once it has rebuilt some but not all of the history (in two
+    # processes over disjoint partitions: they stop when the one that started them is gone).
     process = await asyncio.create_subprocess_exec(
-        *_cli(migrated, "--batch-size", "10"), env=_env(migrated),
+        *_cli(migrated, "--batch-size", "10", "--workers", "2"), env=_env(migrated),
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
     try:
         for _ in range(1200):
@@ -105,8 +106,9 @@ async def test_rebuild_killed_halfway_resumes_and_equals_the_live_read_models(
     statuses = dict(await pool.fetch(f'SELECT name, status FROM "{shadow}".read_model'))
     assert "catching-up" in statuses.values(), "killed before it finished"
 
+    await asyncio.sleep(1.5)  # the orphaned processes notice and stop
     # Resumed: it goes on from the positions it recorded, and ends equal to the live ones.
-    rebuild = Rebuild(migrated, console=Console(quiet=True))
+    rebuild = Rebuild(migrated, console=Console(quiet=True), workers=2)
     applied = await rebuild.run()
     assert 0 < applied < archived * 5
     differences = await rebuild.check()
