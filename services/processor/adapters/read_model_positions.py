@@ -12,9 +12,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import asyncpg
+import structlog
 
 from projections.queries import read_models as sql
 from services.common.positions import Move
+
+log = structlog.get_logger("joinedup.read_models")
 
 LIVE = "live"
 CATCHING_UP = "catching-up"
@@ -57,6 +60,10 @@ async def in_step(conn: asyncpg.Connection, names: Sequence[str], moves: Sequenc
             key = (name, move.topic, move.partition)
             if (key not in stored and live) or stored.get(key) == move.start:
                 found[name].add((move.topic, move.partition))
+            elif live and stored.get(key) is not None:  # nothing should ever leave it so
+                log.error("live read model out of step: its events are not applied",
+                          read_model=name, topic=move.topic, partition=move.partition,
+                          stored=stored[key], batch_start=move.start)
     return Steps(found, {r["name"]: r["generation"] for r in registered})
 
 
