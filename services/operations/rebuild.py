@@ -21,8 +21,10 @@ the Kafka log rather than the archive.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -56,6 +58,18 @@ def quoted(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a plain SQL identifier: {name!r}")
     return f'"{name}"'
+
+
+def _die_with_parent() -> None:
+    """On Linux the kernel kills this process the moment its parent dies (a killed rebuild
+    leaves no process behind still writing); elsewhere the parent is polled (run_share)."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
 
 
 class _NoPublishing:
@@ -123,8 +137,10 @@ class Rebuild:
 
     async def run_share(self, share: tuple[int, int]) -> int:
         """One of ``workers`` processes: the partitions p % n == i, until done or until the
-        process that started it is gone (killed: the next run resumes)."""
+        process that started it is gone (killed: the next run resumes). The parent is
+        polled too: it may have died before the kernel was told to kill this one with it."""
         parent, stopping = os.getppid(), asyncio.Event()
+        _die_with_parent()
 
         async def watch_parent() -> None:
             # A parent's death has no event to wait on: polled.
