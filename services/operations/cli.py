@@ -129,8 +129,12 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     from services.operations.rebuild import Rebuild
 
     names = [n for n in (args.read_models or "").split(",") if n]
-    rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size,
-                      workers=args.workers)
+    try:
+        rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size,
+                          workers=max(1, args.workers))
+    except (KeyError, ValueError) as exc:  # an unknown read model, a bad shadow name
+        sys.stderr.write(f"joinedup rebuild: {exc.args[0]}\n")
+        return 2
     console = rebuild.console
     if args.share:  # one of the processes a rebuild started
         i, n = (int(x) for x in args.share.split("/"))

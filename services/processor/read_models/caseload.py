@@ -11,7 +11,7 @@ from services.alerts.events import AlertEvent
 from services.common.events import PAYLOAD_BY_FAMILY, AgencyEvent
 from services.processor.adapters.store import Received
 from services.processor.domain.caseload import CaseloadEntry, apply_caseload_event
-from services.processor.read_models.registry import ReadModel
+from services.processor.read_models.registry import ReadModel, Uncached
 
 PersonCaseload = dict[str, CaseloadEntry]  # agency -> entry
 
@@ -26,8 +26,7 @@ def update_caseload(state: PersonCaseload | None, event: AgencyEvent
     return caseload, apply_caseload_event(caseload, event)
 
 
-class CaseloadStore:
-    lock = None
+class CaseloadStore(Uncached):
 
     async def load(self, conn: asyncpg.Connection, keys: Sequence[str],
                    batch: Sequence[Received]) -> dict[str, PersonCaseload]:
@@ -47,15 +46,6 @@ class CaseloadStore:
                 [x.last_event_at for x in c], [x.last_event_id for x in c],
                 [x.ended_reason for x in c])
         return ()
-
-    def committed(self) -> None:
-        pass
-
-    def rolled_back(self) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
 
 
 def caseload() -> ReadModel[str, PersonCaseload, CaseloadEntry]:

@@ -11,7 +11,7 @@ from services.alerts.events import AlertEvent
 from services.common.events import AgencyEvent, Referral
 from services.processor.adapters.store import Received
 from services.processor.domain.referrals import ReferralState, StatusChange, apply_referral_event
-from services.processor.read_models.registry import ReadModel
+from services.processor.read_models.registry import ReadModel, Uncached
 
 
 def referral_id(event: AgencyEvent) -> str:
@@ -25,8 +25,7 @@ def track_referral(state: ReferralState | None, event: AgencyEvent
     return state, [change]
 
 
-class ReferralStore:
-    lock = None
+class ReferralStore(Uncached):
 
     async def load(self, conn: asyncpg.Connection, keys: Sequence[str],
                    batch: Sequence[Received]) -> dict[str, ReferralState]:
@@ -55,15 +54,6 @@ class ReferralStore:
                 [x.event_id for x in h], [x.status for x in h], [x.occurred_at for x in h],
                 [x.set_by for x in h])
         return ()
-
-    def committed(self) -> None:
-        pass
-
-    def rolled_back(self) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
 
 
 def referrals() -> ReadModel[str, ReferralState, StatusChange]:

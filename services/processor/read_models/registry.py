@@ -59,10 +59,24 @@ class Store(Protocol[K, S, C_contra]):
         """Forget any cache: the read model's tables were replaced (a rebuild switched)."""
 
 
-class Stateless(Generic[C]):
-    """Base for stores of read models that only append (no state to load) and keep no cache."""
+class Uncached:
+    """Base for stores that keep no cache and share their tables with no timer: no lock, and
+    nothing to do when a transaction ends or the tables are replaced."""
 
     lock: asyncio.Lock | None = None
+
+    def committed(self) -> None:
+        pass
+
+    def rolled_back(self) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+
+class Stateless(Uncached, Generic[C]):
+    """Base for stores of read models that only append (no state to load)."""
 
     async def load(self, conn: asyncpg.Connection, keys: Sequence[None],
                    batch: Sequence[Received]) -> dict[None, None]:
@@ -75,15 +89,6 @@ class Stateless(Generic[C]):
 
     async def write(self, conn: asyncpg.Connection, changes: Sequence[C]) -> None:
         raise NotImplementedError
-
-    def committed(self) -> None:
-        pass
-
-    def rolled_back(self) -> None:
-        pass
-
-    def reset(self) -> None:
-        pass
 
 
 def no_key(event: AgencyEvent) -> None:

@@ -17,7 +17,7 @@ from rich.console import Console
 from services.common.settings import Settings
 from services.operations import simulate
 from services.operations.rebuild import Rebuild
-from services.processor.bootstrap import build_processor
+from services.processor.bootstrap import Processor, build_processor
 from tests.integration.processor.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -39,17 +39,22 @@ async def _live_history(settings: Settings, pool: asyncpg.Pool) -> int:
     try:
         await simulate.publish_events(settings, events, show_progress=False)
         await wait_for(pool, "SELECT count(*) FROM event_archive", unique, timeout=120)
-        for _ in range(600):  # every partition caught up, then the timer's work done
-            if len(processor.intake.caught_up_partitions()) == settings.topic_partitions:
-                break
-            await asyncio.sleep(0.1)
-        while await processor.deadlines.tick():
-            pass
+        await _timer_done(processor, settings)
     finally:
         processor.stopping.set()
         await asyncio.wait_for(task, 30)
         await processor.close()
     return unique
+
+
+async def _timer_done(processor: Processor, settings: Settings) -> None:
+    """Every partition caught up, then what the deadline timer would fire, fired."""
+    for _ in range(600):
+        if len(processor.intake.caught_up_partitions()) == settings.topic_partitions:
+            break
+        await asyncio.sleep(0.1)
+    while await processor.deadlines.tick():
+        pass
 
 
 def _cli(settings: Settings, *args: str) -> list[str]:
@@ -162,12 +167,7 @@ async def test_switch_over_while_live_traffic_flows_loses_nothing(
         await simulate.publish_events(settings, later[len(later) // 2:], show_progress=False)
         await wait_for(pool, "SELECT count(*) FROM event_archive", first + more, timeout=120)
         await wait_for(pool, "SELECT count(*) FROM timeline_entry", first + more, timeout=60)
-        for _ in range(600):
-            if len(processor.intake.caught_up_partitions()) == settings.topic_partitions:
-                break
-            await asyncio.sleep(0.1)
-        while await processor.deadlines.tick():
-            pass
+        await _timer_done(processor, settings)
     finally:
         processor.stopping.set()
         await asyncio.wait_for(task, 30)
