@@ -41,9 +41,8 @@ from services.common.serde.agency_event import encode_event
 from services.common.settings import Settings
 from services.operations.rebuild import Rebuild
 from services.operations.simulate import generate
-from services.processor.adapters.store import Received
-from services.processor.catch_up import ArchiveSource
 from services.processor.read_models import ReadModel
+from services.processor.sources import ArchiveSource, Chunk
 
 STAGES: Counter[str] = Counter()  # stage -> seconds
 
@@ -92,7 +91,7 @@ async def load_archive(settings: Settings, events: list[AgencyEvent]) -> tuple[i
 def instrument(rebuild: Rebuild) -> None:
     """Time every stage of the rebuild where it happens (the same code, wrapped)."""
     async def read(self: ArchiveSource, conn: asyncpg.Connection, partition: int,
-                   after_seq: int, limit: int) -> list[tuple[int, Received]]:
+                   after_seq: int, limit: int) -> Chunk:
         started = time.perf_counter()
         fetched = await conn.fetch(ARCHIVE_AFTER, self.topic, partition, after_seq, limit)
         decoding = time.perf_counter()
@@ -100,7 +99,7 @@ def instrument(rebuild: Rebuild) -> None:
         batch = [(row["seq"], self.received(row["seq"], row["body"], partition,
                                             row["kafka_offset"])) for row in fetched]
         STAGES["decode"] += time.perf_counter() - decoding
-        return batch
+        return Chunk(batch, batch[-1][0] if batch else None)
 
     ArchiveSource.read = read  # type: ignore[method-assign]
     fold_all = ReadModel.fold_all

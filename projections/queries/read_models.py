@@ -55,7 +55,7 @@ ON CONFLICT (read_model, topic, partition) DO NOTHING
 """
 
 LOCK_POSITION = """
-SELECT next_offset, archive_seq FROM read_model_position
+SELECT next_offset, archive_seq, log_offset FROM read_model_position
 WHERE read_model = $1 AND topic = $2 AND partition = $3
 FOR UPDATE
 """
@@ -75,6 +75,31 @@ SELECT EXISTS (SELECT 1 FROM event_archive
 CAUGHT_UP_TO = """
 UPDATE read_model_position SET archive_seq = $4, updated_at = now()
 WHERE read_model = $1 AND topic = $2 AND partition = $3
+"""
+
+# --- catching up from the Kafka log (a rebuild from the log) -------------------------------
+
+CAUGHT_UP_IN_LOG = """
+UPDATE read_model_position SET log_offset = $4, updated_at = now()
+WHERE read_model = $1 AND topic = $2 AND partition = $3
+"""
+
+# How far the live pipeline applied a partition's log: a catch-up from the log stops there.
+CONSUMER_AT = """
+SELECT next_offset, anchor_digest FROM consumer_position
+WHERE consumer = $1 AND topic = $2 AND partition = $3
+"""
+
+# The messages the live pipeline parked (undecodable, refused, clashing, poison): skipped.
+PARKED_BETWEEN = """
+SELECT kafka_offset FROM dead_letter
+WHERE topic = $1 AND partition = $2 AND kafka_offset >= $3 AND kafka_offset < $4
+"""
+
+# A replaced log (see log_probe) no longer holds what the live pipeline applied before.
+LOG_REPLACED = """
+SELECT partition, detected_at FROM log_reset WHERE consumer = $1 AND topic = $2
+ORDER BY detected_at LIMIT 1
 """
 
 # Held while a read model joins the live pipeline on a partition: the consumer cannot move.

@@ -43,3 +43,23 @@ WHERE name = ANY($1::text[])
 ARCHIVED_PARTITIONS = """
 SELECT DISTINCT kafka_partition FROM event_archive WHERE kafka_topic = $1 ORDER BY 1
 """
+
+# --- rebuilding from the Kafka log -----------------------------------------------------------
+
+# Whether a table exists (a schema-qualified, quoted name): the shadow of a rebuild from the
+# log has its own event archive.
+TABLE_EXISTS = "SELECT to_regclass($1) IS NOT NULL"
+
+# Any progress from the archive: a shadow built from it cannot go on from the log.
+ARCHIVE_PROGRESS = "SELECT EXISTS (SELECT 1 FROM read_model_position WHERE archive_seq > 0)"
+
+# The log records to read (up to where the live pipeline stands) and those read so far,
+# over every read model being rebuilt.
+LOG_TOTAL = """
+SELECT COALESCE(sum(next_offset), 0) FROM consumer_position WHERE consumer = $1 AND topic = $2
+"""
+
+LOG_REBUILT = """
+SELECT COALESCE(sum(log_offset), 0) FROM read_model_position
+WHERE topic = $1 AND read_model = ANY($2::text[])
+"""

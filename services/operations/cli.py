@@ -131,7 +131,9 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     names = [n for n in (args.read_models or "").split(",") if n]
     try:
         rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size,
-                          workers=max(1, args.workers))
+                          workers=max(1, args.workers), source=args.source)
+        if args.dry_run and args.source != "archive":
+            raise ValueError("a dry run reads the archive (--source archive)")
     except (KeyError, ValueError) as exc:  # an unknown read model, a bad shadow name
         sys.stderr.write(f"joinedup rebuild: {exc.args[0]}\n")
         return 2
@@ -176,9 +178,14 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         console.print("no differences" if not differing else
                       f"{len(differing)} table(s) differ")
         return 1 if differing else 0
-    applied = asyncio.run(rebuild.run())
-    console.print(f"rebuilt {', '.join(rebuild.registry.names)} into {rebuild.shadow}: "
-                  f"{applied:,} events applied this run")
+    try:
+        applied = asyncio.run(rebuild.run())
+    except ValueError as exc:  # a shadow from the other source, a replaced log
+        sys.stderr.write(f"joinedup rebuild: {exc.args[0]}\n")
+        return 2
+    unit = "log records read" if args.source == "log" else "archived events applied"
+    console.print(f"rebuilt {', '.join(rebuild.registry.names)} into {rebuild.shadow} from "
+                  f"the {args.source}: {applied:,} {unit} this run")
     return 0
 
 
@@ -225,11 +232,14 @@ def build_parser() -> argparse.ArgumentParser:
     group = tl.add_mutually_exclusive_group(required=True)
     group.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919")
     group.add_argument("--busiest", type=int, help="show the N people with most agencies")
-    rb = add("rebuild", cmd_rebuild, "rebuild read models from the archive into a shadow "
-             "schema (resumes if interrupted); --check compares it with the live one")
+    rb = add("rebuild", cmd_rebuild, "rebuild read models from the archive (or the log) "
+             "into a shadow schema (resumes if interrupted); --check compares it with the live one")
     rb.add_argument("--read-models", help="comma-separated names (default: every one): "
                     "timeline, identifiers, referrals, caseload, rules")
     rb.add_argument("--shadow", help="the shadow schema (default: <schema>_rebuild)")
+    rb.add_argument("--source", choices=("archive", "log"), default="archive",
+                    help="read the event archive (default; dependable, spans replaced logs) "
+                         "or the Kafka log (rebuilds the archive too)")
     rb.add_argument("--batch-size", type=int, default=2000)
     rb.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes over disjoint partitions (default: one per core)")

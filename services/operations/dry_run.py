@@ -19,9 +19,9 @@ import asyncpg
 
 from projections.queries import rebuild as sql
 from services.alerts.events import AlertEvent
-from services.processor.catch_up import ArchiveSource
 from services.processor.domain.rules import Outcome, RulePack, fire_due
 from services.processor.read_models import Registry
+from services.processor.sources import ArchiveSource
 
 
 @dataclass
@@ -45,11 +45,11 @@ async def dry_run(pool: asyncpg.Pool, registry: Registry, topic: str, pack: Rule
         for partition in partitions:
             seq = 0
             while True:
-                batch = await source.read(conn, partition, seq, batch_size)
-                if not batch:
+                chunk = await source.read(conn, partition, seq, batch_size)
+                if chunk.reached is None:
                     break
-                seq = batch[-1][0]
-                events = [r.event for _, r in batch]
+                seq = chunk.reached
+                events = [r.event for _, r in chunk.events]
                 result.events += len(events)
                 for model in registry.models:
                     changes = model.fold_all(states[model.name], events)

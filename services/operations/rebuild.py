@@ -14,8 +14,13 @@ fired by now.
 With ``workers`` > 1 the partitions are shared out over that many processes (disjoint sets,
 p % n); the process that started them then finishes what is left and turns the read models
 live. `--switch` then makes the rebuilt tables the live ones in one transaction (see
-``Rebuild.switch``). Not yet here (see the processing-core issue's notes): rebuilding from
-the Kafka log rather than the archive.
+``Rebuild.switch``).
+
+``source="log"`` rebuilds from the Kafka log instead of the archive (see
+``services/processor/sources.py``): the shadow then gets its own ``event_archive``, which the
+log's batches fill as the live pipeline's did (telling new events from copies), and
+``--check`` compares it with the live archive too. A shadow is built from one source: a
+rebuild from the other refuses it until it is dropped.
 """
 
 from __future__ import annotations
@@ -39,17 +44,23 @@ from projections.queries import rebuild as sql
 from services.common.db import create_pool
 from services.common.settings import Settings
 from services.operations.dry_run import DryRun, dry_run
+from services.processor.adapters.store import prepare_connection
 from services.processor.bootstrap import load_pack
 from services.processor.catch_up import CatchUp
 from services.processor.clock import WallClock
 from services.processor.read_models import Registry, read_models
 from services.processor.rules_stage import DeadlineWatch, RuleStage
+from services.processor.sources import ArchiveSource, LogSource, Source
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: columns that say when a row was written, not what it holds
 VOLATILE = frozenset({"projected_at", "updated_at", "archived_at"})
 #: tables of a read model that are queues, not state: not compared
 QUEUES = frozenset({"alert_outbox"})
+#: where a rebuild reads: the event archive (dependable) or the Kafka log
+SOURCES = ("archive", "log")
+#: the archive's columns that say where and when it was written, not what came
+ARCHIVE_VOLATILE = frozenset({"seq", "archived_at"})
 
 
 def quoted(name: str) -> str:
@@ -93,8 +104,11 @@ class Rebuild:
     batch_size: int = 2000
     console: Console = field(default_factory=Console)
     workers: int = 1                   # processes, over disjoint sets of partitions
+    source: str = "archive"            # or "log"
 
     def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown source {self.source!r} (known: {', '.join(SOURCES)})")
         self.shadow = self.shadow or f"{self.settings.db_schema}_rebuild"
         if self.shadow == self.settings.db_schema:
             raise ValueError("the shadow schema must not be the live one")
@@ -124,9 +138,13 @@ class Rebuild:
 
                 if self.workers > 1:  # the partitions shared out, one process each
                     await self._in_processes(pool, progress, task)
-                await CatchUp(pool, self.registry, self.settings.processor_group,
-                              self.settings.topics.person_events, self.batch_size,
-                              on_progress=advanced).run()
+                source = self._source()
+                try:
+                    await CatchUp(pool, self.registry, self.settings.processor_group,
+                                  self.settings.topics.person_events, self.batch_size,
+                                  on_progress=advanced, source=source).run()
+                finally:
+                    await source.close()
             _, finished = await self._progress_so_far(pool)
             applied = finished - done
             if "rules" in self.registry.names:
@@ -150,12 +168,14 @@ class Rebuild:
 
         watcher = asyncio.create_task(watch_parent())
         pool = await self._shadow_pool()
+        source = self._source()
         try:
             return await CatchUp(pool, self.registry, self.settings.processor_group,
                                  self.settings.topics.person_events, self.batch_size,
-                                 share=share).run(stopping)
+                                 share=share, source=source).run(stopping)
         finally:
             watcher.cancel()
+            await source.close()
             await pool.close()
 
     async def _in_processes(self, pool: asyncpg.Pool, progress: Progress, task: TaskID
@@ -164,14 +184,14 @@ class Rebuild:
             sys.executable, "-m", "services.operations.cli", "rebuild",
             "--read-models", ",".join(self.registry.names), "--shadow", self.shadow,
             "--batch-size", str(self.batch_size), "--share", f"{i}/{self.workers}",
+            "--source", self.source,
             env=self._child_env(), stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.PIPE) for i in range(self.workers)]
         waiting = [asyncio.create_task(child.communicate()) for child in children]
-        topic, names = self.settings.topics.person_events, list(self.registry.names)
         while not all(w.done() for w in waiting):
             await asyncio.wait(waiting, timeout=0.5)
-            done = await pool.fetchval(sql.REBUILT, topic, names)
-            progress.update(task, completed=int(done or 0))
+            _, done = await self._progress_so_far(pool)
+            progress.update(task, completed=done)
             speed = progress.tasks[task].speed
             progress.update(task, rate=f"{speed:,.0f} events/s" if speed else "")
         failed = [(child.returncode, (await w)[1]) for child, w in zip(children, waiting,
@@ -208,6 +228,14 @@ class Rebuild:
                         model.name, table,
                         await _only_in(conn, live, shadow, table, columns),
                         await _only_in(conn, shadow, live, table, columns)))
+            if await self._shadow_has_archive(conn):  # rebuilt from the log
+                columns = [c for c in await _columns(conn, self.settings.db_schema,
+                                                     "event_archive")
+                           if c not in ARCHIVE_VOLATILE]
+                found.append(Difference(
+                    "archive", "event_archive",
+                    await _only_in(conn, live, shadow, "event_archive", columns),
+                    await _only_in(conn, shadow, live, "event_archive", columns)))
         finally:
             await conn.close()
         return found
@@ -238,15 +266,19 @@ class Rebuild:
         tables = [t for m in self.registry.models for t in m.tables if t not in QUEUES]
         conn = await self._connect()
         pool = await self._shadow_pool()  # the catch-up's; inside, only `conn` is used
+        source = self._source()
         try:
             async with conn.transaction():
                 await conn.execute(f"SET LOCAL search_path = {quoted(live)}")
                 await conn.fetch(sql.HOLD_LIVE, names)
                 await conn.execute(
                     f"SET LOCAL search_path = {quoted(shadow)}, {quoted(live)}")
+                if self.source == "log":  # the last events go through the shadow's archive
+                    await prepare_connection(conn)
                 await conn.execute(sql.CATCH_UP_AGAIN, names)
                 runner = CatchUp(pool, self.registry, self.settings.processor_group,
-                                 self.settings.topics.person_events, self.batch_size)
+                                 self.settings.topics.person_events, self.batch_size,
+                                 source=source)
                 self.stage.forget()
                 await runner.finish_within(conn, names)
                 for name in names:
@@ -269,6 +301,7 @@ class Rebuild:
                 await conn.execute(sql.NEW_GENERATION, names)
                 await conn.execute(f"DROP SCHEMA {quoted(shadow)} CASCADE")
         finally:
+            await source.close()
             await conn.close()
             await pool.close()
         return replaced
@@ -286,11 +319,13 @@ class Rebuild:
         """The shadow's tables (created once), and the read models to (re)build in it set to
         catching up: a finished rebuild run again takes in what the live ones applied since."""
         live, shadow = quoted(self.settings.db_schema), quoted(self.shadow)
+        own = ("event_archive",) if self.source == "log" else ()
         conn = await self._connect()
         try:
+            await self._refuse_other_source(conn)
             async with conn.transaction():
                 await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {shadow}")
-                for table in ("read_model", "read_model_position",
+                for table in ("read_model", "read_model_position", *own,
                               *(t for m in self.registry.models for t in m.tables)):
                     await conn.execute(f"CREATE TABLE IF NOT EXISTS {shadow}.{quoted(table)} "
                                        f"(LIKE {live}.{quoted(table)} INCLUDING ALL)")
@@ -299,19 +334,66 @@ class Rebuild:
         finally:
             await conn.close()
 
+    async def _refuse_other_source(self, conn: asyncpg.Connection) -> None:
+        """A shadow is built from one source; and the log must be the one applied."""
+        has_archive = await self._shadow_has_archive(conn)
+        if self.source == "archive" and has_archive:
+            raise ValueError(f"the shadow {self.shadow} is being rebuilt from the log: "
+                             f"go on with --source log, or --drop it first")
+        if self.source == "log" and not has_archive and await conn.fetchval(
+                sql.TABLE_EXISTS, f"{quoted(self.shadow)}.read_model_position"):
+            await conn.execute(f"SET search_path = {quoted(self.shadow)}")
+            started = await conn.fetchval(sql.ARCHIVE_PROGRESS)
+            await conn.execute(f"SET search_path = {quoted(self.settings.db_schema)}")
+            if started:
+                raise ValueError(f"the shadow {self.shadow} is being rebuilt from the "
+                                 f"archive: go on with --source archive, or --drop it first")
+        if self.source == "log":
+            await conn.execute(f"SET search_path = {quoted(self.settings.db_schema)}")
+            replaced = await conn.fetchrow(positions_sql.LOG_REPLACED,
+                                           self.settings.processor_group,
+                                           self.settings.topics.person_events)
+            if replaced is not None:
+                raise ValueError(
+                    f"the log of partition {replaced['partition']} was replaced "
+                    f"({replaced['detected_at']:%Y-%m-%d %H:%M}): it no longer holds "
+                    f"everything applied; rebuild from the archive")
+
+    async def _shadow_has_archive(self, conn: asyncpg.Connection) -> bool:
+        return bool(await conn.fetchval(sql.TABLE_EXISTS,
+                                        f"{quoted(self.shadow)}.event_archive"))
+
+    def _source(self) -> Source:
+        topic = self.settings.topics.person_events
+        if self.source == "log":
+            _, bootstrap = self.settings.require_servers()
+            return LogSource(topic, self.settings.processor_group, bootstrap)
+        return ArchiveSource(topic)
+
     async def _shadow_pool(self) -> asyncpg.Pool:
-        return await create_pool(self.settings, max_size=2, server_settings={
-            "search_path": f"{quoted(self.shadow)}, {quoted(self.settings.db_schema)}"})
+        """Connections that write the shadow; from the log, through its own archive (whose
+        staging table each connection creates)."""
+        return await create_pool(
+            self.settings, max_size=2,
+            init=prepare_connection if self.source == "log" else None,
+            server_settings={
+                "search_path": f"{quoted(self.shadow)}, {quoted(self.settings.db_schema)}"})
 
     async def _connect(self) -> asyncpg.Connection:
         database_url, _ = self.settings.require_servers()
         return await asyncpg.connect(database_url)
 
     async def _progress_so_far(self, pool: asyncpg.Pool) -> tuple[int, int]:
-        total = await pool.fetchval(sql.ARCHIVED, self.settings.topics.person_events)
-        done = await pool.fetchval(sql.REBUILT, self.settings.topics.person_events,
-                                   list(self.registry.names))
-        return int(total) * len(self.registry.names), int(done or 0)
+        """(events to apply, events applied) over the read models: archived events, or
+        log records when rebuilding from the log."""
+        topic, names = self.settings.topics.person_events, list(self.registry.names)
+        if self.source == "log":
+            total = await pool.fetchval(sql.LOG_TOTAL, self.settings.processor_group, topic)
+            done = await pool.fetchval(sql.LOG_REBUILT, topic, names)
+        else:
+            total = await pool.fetchval(sql.ARCHIVED, topic)
+            done = await pool.fetchval(sql.REBUILT, topic, names)
+        return int(total) * len(names), int(done or 0)
 
     async def _sweep_deadlines(self, pool: asyncpg.Pool) -> None:
         partitions = [r["partition"] for r in await pool.fetch(

@@ -1,9 +1,10 @@
-"""A read model added to a running system catches up from the event archive, then joins the
-live pipeline, partition by partition, without stopping it or touching the other read models.
+"""A read model added to a running system catches up from the event archive (or the Kafka
+log), then joins the live pipeline, partition by partition, without stopping it or touching
+the other read models.
 
-The archive holds every event the live pipeline applied, in the order it applied them per
-partition (``seq``). For each partition the catching-up read model applies the archive after
-its own ``archive_seq`` in batches, each in one transaction with its position. When nothing
+The source (``services/processor/sources.py``) gives a partition's events in the order the
+live pipeline applied them. For each partition the catching-up read model applies them after
+its own position in batches, each in one transaction with its position. When nothing
 is left it takes the consumer's position, holding the consumer's row so the live pipeline
 cannot move meanwhile: from there on the live pipeline finds it in step and applies it. When
 it is in step everywhere it turns 'live', which waits for live batches in flight (they hold
@@ -14,41 +15,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import asyncpg
 import structlog
 
 from projections.queries import read_models as sql
-from services.common.serde.agency_event import read_event
 from services.processor.adapters import read_model_positions
 from services.processor.adapters.read_model_positions import CATCHING_UP
-from services.processor.adapters.store import Received
 from services.processor.read_models import Registry
+from services.processor.sources import ArchiveSource, Source
 
 log = structlog.get_logger("joinedup.catch_up")
-
-
-@dataclass(frozen=True, slots=True)
-class ArchiveSource:
-    """One partition's archive, in the order the live pipeline applied it."""
-
-    topic: str
-
-    async def read(self, conn: asyncpg.Connection, partition: int, after_seq: int,
-                   limit: int) -> list[tuple[int, Received]]:
-        """The next events after ``after_seq``, each with its seq. An archived body is one
-        the live pipeline decoded and checked: one that no longer decodes (a schema removed
-        since) is a bug to stop on, never to skip."""
-        rows = await conn.fetch(sql.ARCHIVE_AFTER, self.topic, partition, after_seq, limit)
-        return [(row["seq"], self.received(row["seq"], row["body"], partition,
-                                           row["kafka_offset"])) for row in rows]
-
-    def received(self, seq: int, body: bytes, partition: int, offset: int) -> Received:
-        event, reason = read_event(body)
-        if event is None:
-            raise RuntimeError(f"archived event at seq {seq} no longer decodes: {reason}")
-        return Received(event, body, self.topic, partition, offset)
 
 
 class CatchUp:
@@ -57,15 +34,16 @@ class CatchUp:
     def __init__(self, pool: asyncpg.Pool, registry: Registry, consumer: str, topic: str,
                  batch_size: int = 2000,
                  on_progress: Callable[[str, int], None] | None = None,
-                 share: tuple[int, int] | None = None) -> None:
+                 share: tuple[int, int] | None = None, source: Source | None = None) -> None:
         """``share`` = (i, n): only the partitions p with p % n == i, and no turning live
-        (one of n processes of a rebuild; the one that started them finishes the rest)."""
+        (one of n processes of a rebuild; the one that started them finishes the rest).
+        ``source``: the archive unless given (the caller closes a source it gives)."""
         self._share = share
         self._pool = pool
         self._registry = registry
         self._consumer = consumer
         self._topic = topic
-        self._source = ArchiveSource(topic)
+        self._source: Source = source or ArchiveSource(topic)
         self._batch_size = batch_size
         self._on_progress = on_progress
 
@@ -131,22 +109,28 @@ class CatchUp:
         for name in names:
             row = await conn.fetchrow(sql.LOCK_POSITION, name, self._topic, partition)
             if row is not None and row["next_offset"] is None:
-                behind[name] = row["archive_seq"]
+                behind[name] = self._source.position(row)
         if not behind:
             return {}, True
-        batch = await self._source.read(conn, partition, min(behind.values()),
+        if len(set(behind.values())) > 1 and not self._source.positions_may_differ:
+            raise RuntimeError(f"partition {partition}: {', '.join(behind)} stand at "
+                               f"different positions; catch them up from this source one "
+                               f"at a time (or rebuild them afresh)")
+        chunk = await self._source.read(conn, partition, min(behind.values()),
                                         self._batch_size)
-        if not batch:
-            joined = [await self._join_live(conn, n, partition, seq)
-                      for n, seq in behind.items()]
+        if chunk.reached is None:
+            joined = [await self._join_live(conn, n, partition, position)
+                      for n, position in behind.items()]
             return {}, all(joined)
         applied: dict[str, int] = {}
-        last = batch[-1][0]
-        for name, seq in behind.items():
-            mine = [r for s, r in batch if s > seq]  # read models may stand at different seqs
+        for name, position in behind.items():
+            # read models may stand at different positions (in the archive)
+            mine = [r for p, r in chunk.events if p > position]
             if mine:
                 await together[name].apply(conn, mine)
-                await conn.execute(sql.CAUGHT_UP_TO, name, self._topic, partition, last)
+            if chunk.reached > position:
+                await conn.execute(self._source.CAUGHT_UP, name, self._topic, partition,
+                                   chunk.reached)
             applied[name] = len(mine)
         return applied, False
 
@@ -165,11 +149,12 @@ class CatchUp:
         return applied
 
     async def _join_live(self, conn: asyncpg.Connection, name: str, partition: int,
-                         seq: int) -> bool:
-        """Nothing left in the archive: take the consumer's position, the consumer held.
+                         position: int) -> bool:
+        """Nothing left in the source: take the consumer's position, the consumer held.
         False when a live batch committed more before the lock (the next step reads it)."""
         consumer = await conn.fetchrow(sql.LOCK_CONSUMER, self._consumer, self._topic, partition)
-        if await conn.fetchval(sql.ARCHIVE_HAS_MORE, self._topic, partition, seq):
+        if await self._source.more(conn, partition, position,
+                                   consumer["next_offset"] if consumer is not None else None):
             return False
         if consumer is None:  # never consumed here: in step by having no row once live
             await conn.execute(sql.FORGET_POSITION, name, self._topic, partition)

@@ -1,6 +1,7 @@
-"""`joinedup rebuild` on the real servers: every read model rebuilt from the archive into a
-shadow schema equals the live one (`--check` reports no difference), a rebuild killed with
-SIGKILL halfway resumes and finishes equal, and the live schema is not touched meanwhile."""
+"""`joinedup rebuild` on the real servers: every read model rebuilt from the archive (or the
+Kafka log) into a shadow schema equals the live one (`--check` reports no difference), a
+rebuild killed with SIGKILL halfway resumes and finishes equal, and the live schema is not
+touched meanwhile."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import asyncpg
 import pytest
 from rich.console import Console
 
+from services.common.kafka import make_producer
 from services.common.settings import Settings
 from services.operations import simulate
 from services.operations.rebuild import Rebuild
@@ -207,3 +209,66 @@ async def test_a_dry_run_writes_nothing_and_raises_what_the_live_rules_raised(
     assert result.alerts_by_rule()  # a simulated population raises some
     code, out = await _run(_cli(migrated, "--dry-run"), _env(migrated))
     assert code == 0 and "nothing written" in out, out
+
+
+async def _copies_and_garbage_on_the_log(settings: Settings, pool: asyncpg.Pool) -> None:
+    """What a real log holds besides: copies of applied events (a producer's retry) and a
+    message the live pipeline parks; both straight onto the topic the processor reads."""
+    rows = await pool.fetch("SELECT person_key, body FROM event_archive ORDER BY seq LIMIT 5")
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        for row in rows:
+            await producer.send_and_wait(settings.topics.person_events, row["body"],
+                                         key=row["person_key"].encode())
+        await producer.send_and_wait(settings.topics.person_events, b"not avro",
+                                     key=rows[0]["person_key"].encode())
+    finally:
+        await producer.stop()
+
+
+async def test_rebuild_from_the_log_equals_the_live_read_models_and_archive(
+        migrated: Settings, pool: asyncpg.Pool) -> None:
+    """From the Kafka log (in two processes): the copies on the log are told apart by the
+    shadow's own archive, what the live pipeline parked is skipped, and the read models and
+    the rebuilt archive equal the live ones. The shadow is then switched to while live."""
+    archived = await _live_history(migrated, pool)
+    await _copies_and_garbage_on_the_log(migrated, pool)
+    processor = await build_processor(migrated, migrate=False)
+    task = asyncio.create_task(processor.run())
+    try:  # the live pipeline reads past them: one parked, the copies not applied
+        await wait_for(pool, "SELECT count(*) FROM dead_letter", 1, timeout=60)
+        await _timer_done(processor, migrated)
+    finally:
+        processor.stopping.set()
+        await asyncio.wait_for(task, 30)
+        await processor.close()
+    assert await pool.fetchval("SELECT count(*) FROM event_archive") == archived
+    live_before = await _counts(pool, migrated.db_schema)
+
+    rebuild = Rebuild(migrated, console=Console(quiet=True), workers=2, source="log",
+                      batch_size=50)
+    applied = await rebuild.run()
+    assert applied == await pool.fetchval(
+        "SELECT sum(next_offset) FROM consumer_position WHERE consumer = $1",
+        migrated.processor_group) * 5  # every log record, for each of the five read models
+    differences = {(d.read_model, d.table): d for d in await rebuild.check()}
+    assert ("archive", "event_archive") in differences
+    assert [d for d in differences.values() if d.only_live or d.only_shadow] == []
+    assert await pool.fetchval(
+        f'SELECT count(*) FROM "{rebuild.shadow}".event_archive') == archived
+    assert await _counts(pool, migrated.db_schema) == live_before
+
+    # A shadow is built from one source: the archive's rebuild refuses this one.
+    code, out = await _run(_cli(migrated, "--source", "archive"), _env(migrated))
+    assert code == 2 and "rebuilt from the log" in out, out
+    code, out = await _run(_cli(migrated, "--source", "log", "--check"), _env(migrated))
+    assert code == 0 and "no differences" in out, out
+
+    await rebuild.switch()
+    assert await _counts(pool, migrated.db_schema) == live_before
+    positions = dict(await pool.fetch(
+        "SELECT partition, next_offset FROM consumer_position WHERE consumer = $1",
+        migrated.processor_group))
+    assert dict(await pool.fetch("SELECT partition, next_offset FROM read_model_position "
+                                 "WHERE read_model = 'rules'")) == positions
