@@ -140,3 +140,15 @@ RESTART_IN_STEP = """
 UPDATE read_model_position SET next_offset = $4, updated_at = now()
 WHERE topic = $1 AND partition = $2 AND next_offset = $3
 """
+
+# The partitions (of those given) where a read model is applied live: it is live, or it has
+# caught up there and joined the live pipeline. The deadline timer fires only those (state
+# still catching up from the archive would fire deadlines its later events fulfil).
+APPLIED_LIVE_ON = """
+SELECT p FROM unnest($3::int[]) AS p
+WHERE EXISTS (SELECT 1 FROM read_model WHERE name = $1 AND status = 'live')
+   OR EXISTS (SELECT 1 FROM read_model_position
+              WHERE read_model = $1 AND topic = $2 AND partition = p
+                AND next_offset IS NOT NULL)
+ORDER BY p
+"""

@@ -399,8 +399,8 @@ class Rebuild:
         partitions = [r["partition"] for r in await pool.fetch(
             sql.PARTITIONS, self.settings.processor_group, self.settings.topics.person_events)]
         sweep = DeadlineWatch(pool, self.stage, WallClock(), _NoPublishing(),
-                              lambda: partitions,
-                              timedelta(seconds=self.settings.deadline_grace_seconds))
+                              lambda: partitions, topic=self.settings.topics.person_events,
+                              grace=timedelta(seconds=self.settings.deadline_grace_seconds))
         fired = await sweep.tick()
         self.console.print(f"deadline sweep: {fired} expectation(s) past due fired")
 

@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from services.admission.bootstrap import build_admission
 from services.alerts.outbox import AlertPublisher
 from services.alerts.projector import AlertProjector
+from services.common.backoff import Backoff
 from services.common.db import create_pool, wait_and_migrate
 from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
@@ -53,8 +54,10 @@ class Processor:
     async def run(self) -> None:
         """Admission and the intake until `stopping` is set, and beside them any read model
         new to this database catching up from the archive."""
+        backoff = Backoff(self.settings.retry_initial_seconds, self.settings.retry_max_seconds)
         await asyncio.gather(self.admission.run(self.stopping), self.intake.run(self.stopping),
-                             self.catching_up.run(self.stopping))
+                             self.catching_up.keep_running(self.stopping, backoff,
+                                                           self.health))
 
     async def close(self) -> None:
         self.stopping.set()
@@ -126,8 +129,9 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     intake = processor_intake(settings, pool, pipeline, stage, health, metrics)
     admission = build_admission(settings, pool, producer, dead_letters, health, metrics, guard)
     deadlines = DeadlineWatch(pool, stage, clock or make_clock(settings), alerts,
-                              _caught_up(intake, admission),
-                              timedelta(seconds=settings.deadline_grace_seconds), health)
+                              _caught_up(intake, admission), topic=settings.topics.person_events,
+                              grace=timedelta(seconds=settings.deadline_grace_seconds),
+                              health=health)
     projector = AlertProjector(pool, dead_letters, health, settings.retry_initial_seconds,
                                settings.retry_max_seconds)
     return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,

@@ -14,14 +14,18 @@ its ``read_model`` row), so no batch can slip between the archive and the live p
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 
 import asyncpg
 import structlog
 
 from projections.queries import read_models as sql
+from services.common.backoff import Backoff
+from services.common.health import Health
 from services.processor.adapters import read_model_positions
 from services.processor.adapters.read_model_positions import CATCHING_UP
+from services.processor.pipeline import retryable
 from services.processor.read_models import Registry
 from services.processor.sources import ArchiveSource, Source
 
@@ -56,6 +60,31 @@ class CatchUp:
         them); returns the events applied, summed over the read models."""
         pending = await self.pending()
         return await self.catch_up(pending, stopping) if pending else 0
+
+    async def keep_running(self, stopping: asyncio.Event, backoff: Backoff,
+                           health: Health | None = None) -> int:
+        """``run`` inside a worker: a failure of the servers (or a statement cancelled on a
+        locked table) pauses the catch-up with backoff and it goes on from its positions,
+        instead of ending the worker; the health report says it is waiting meanwhile. A bug
+        still ends it (and the worker with it), loudly."""
+        while not stopping.is_set():
+            try:
+                applied = await self.run(stopping)
+            except Exception as exc:
+                if not retryable(exc):  # the live pipeline's rules: servers, not messages
+                    raise
+                delay = backoff.next()
+                log.warning("catching up paused; retrying", error=type(exc).__name__,
+                            retry_in_seconds=round(delay, 2), failures=backoff.failures)
+                if health is not None:
+                    health.down("catch-up", f"waiting for the servers ({type(exc).__name__})")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stopping.wait(), delay)
+                continue
+            if health is not None:
+                health.up("catch-up")
+            return applied
+        return 0
 
     async def catch_up(self, names: Sequence[str], stopping: asyncio.Event | None = None
                        ) -> int:

@@ -16,6 +16,7 @@ from typing import Protocol
 import asyncpg
 import structlog
 
+from projections.queries import read_models as positions_sql
 from services.alerts.events import AlertEvent
 from services.alerts.read_model import record_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
@@ -34,6 +35,9 @@ from services.processor.domain.rules import (
 )
 
 log = structlog.get_logger("joinedup.rules")
+
+#: the rules read model's name in the registry (read_models/rules.py)
+RULES = "rules"
 
 
 class Publishes(Protocol):
@@ -144,8 +148,9 @@ class DeadlineWatch:
     """
 
     def __init__(self, pool: asyncpg.Pool, stage: RuleStage, clock: Clock,
-                 publisher: Publishes, caught_up: Callable[[], list[int]],
+                 publisher: Publishes, caught_up: Callable[[], list[int]], *, topic: str,
                  grace: timedelta = timedelta(), health: Health | None = None) -> None:
+        self._topic = topic
         self._pool = pool
         self._stage = stage
         self._pack = stage.pack
@@ -186,6 +191,10 @@ class DeadlineWatch:
                 partition_of: dict[str, int] = {}
                 try:
                     async with conn.transaction():
+                        partitions = [r["p"] for r in await conn.fetch(
+                            positions_sql.APPLIED_LIVE_ON, RULES, self._topic, partitions)]
+                        if not partitions:  # the rules still catching up from the archive
+                            return fired_total
                         cutoffs = {p: at - self._grace for p, at in
                                    (await self._clock.now(conn, partitions)).items()}
                         due = await rules_store.due_expectations(conn, cutoffs)

@@ -12,7 +12,7 @@ from services.common.events import PAYLOAD_BY_FAMILY, AgencyEvent
 from services.processor.domain.rules import Outcome, PersonRuleState, RulePack, apply_event
 from services.processor.read_models.caseload import person_of
 from services.processor.read_models.registry import Fold, ReadModel
-from services.processor.rules_stage import RuleStage
+from services.processor.rules_stage import RULES, RuleStage
 
 
 def apply_rules(pack: RulePack) -> Fold[PersonRuleState, Outcome]:
@@ -25,7 +25,7 @@ def apply_rules(pack: RulePack) -> Fold[PersonRuleState, Outcome]:
 
 
 def rules(stage: RuleStage) -> ReadModel[str, PersonRuleState, Outcome]:
-    return ReadModel("rules", dict.fromkeys(PAYLOAD_BY_FAMILY, apply_rules(stage.pack)),
+    return ReadModel(RULES, dict.fromkeys(PAYLOAD_BY_FAMILY, apply_rules(stage.pack)),
                      person_of, stage, TABLES)
 
 

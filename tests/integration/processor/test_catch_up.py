@@ -81,3 +81,58 @@ async def test_a_new_read_model_catches_up_and_joins_the_live_pipeline(
     for name in ("timeline", "caseload", "rules"):  # the others moved with the consumer
         assert {p.partition: p.next_offset
                 for p in await read_model_positions.positions(pool, name)} == consumer
+
+
+async def test_catching_up_waits_out_a_locked_table_and_the_worker_goes_on(
+        migrated: Settings, pool: asyncpg.Pool) -> None:
+    """The new read model's table is locked while it catches up: its statements time out,
+    the catch-up pauses with backoff (the health report says so) instead of ending the
+    worker, the live pipeline applies new traffic meanwhile, and once the lock goes the
+    read model catches up and joins, equal to the archive."""
+    settings = migrated.model_copy(update={
+        "batch_max_events": 50, "db_statement_timeout_ms": 300,
+        "retry_initial_seconds": 0.05, "retry_max_seconds": 0.3})
+    before = history(200, seed=3)
+    first = await build_processor(settings, migrate=False)
+    await register_sources(first.pool, [(s.agency, s.service_kind)
+                                        for s in f.SOURCES.values()])
+    task = asyncio.create_task(first.run())
+    await publish(settings, before)
+    await wait_for(pool, "SELECT count(*) FROM event_archive", len(before))
+    first.stopping.set()
+    await asyncio.wait_for(task, 30)
+    await first.close()
+
+    await pool.execute(CREATE)
+    during = history(100, seed=4)
+    async with pool.acquire() as locker:
+        tx = locker.transaction()
+        await tx.start()
+        await locker.execute("LOCK TABLE agency_tally IN ACCESS EXCLUSIVE MODE")
+        second = await build_processor(settings, migrate=False, models=with_tally)
+        task = asyncio.create_task(second.run())
+        try:
+            for _ in range(100):
+                if not second.health.ready_component("catch-up"):
+                    break
+                await asyncio.sleep(0.1)
+            assert not second.health.ready_component("catch-up")
+            await publish(settings, during)  # the live pipeline is not held up
+            await wait_for(pool, "SELECT count(*) FROM event_archive",
+                           len(before) + len(during))
+            assert not task.done()
+        finally:
+            await tx.rollback()
+    try:
+        await wait_for(pool, "SELECT count(*) FROM read_model WHERE name = 'agency-tally'"
+                       " AND status = 'live'", 1)
+        await wait_for(pool, "SELECT coalesce(sum(events), 0) FROM agency_tally",
+                       len(before) + len(during))
+        assert second.health.ready_component("catch-up")
+    finally:
+        second.stopping.set()
+        await asyncio.wait_for(task, 30)
+        await second.close()
+    archived = dict(await pool.fetch(
+        "SELECT source_agency, count(*) FROM event_archive GROUP BY source_agency"))
+    assert dict(await pool.fetch("SELECT agency, events FROM agency_tally")) == archived

@@ -200,3 +200,37 @@ async def test_a_follow_up_in_time_means_no_alert_ever(
     statuses = await processor.pool.fetch("SELECT rule_id, status FROM expectation ORDER BY rule_id")
     assert [(r["rule_id"], r["status"]) for r in statuses] == [
         ("mh-72h-follow-up", "fulfilled"), ("mh-care-plan-24h", "fulfilled")]
+
+
+async def test_the_timer_fires_nothing_where_the_rules_are_still_catching_up(
+        clocked: tuple[Processor, ManualClock]) -> None:
+    """Rule state still being caught up from the archive is not the truth yet (a later
+    archived event may fulfil an expectation it holds open): the deadline timer leaves the
+    partitions where the rules read model is not applied live, and fires once it is."""
+    processor, clock = clocked
+    discharge = f.transition("occurred", "MENTAL_HEALTH_DISCHARGE", source="MENTAL_HEALTH")
+    await publish(processor.settings, [discharge])
+    await wait_for(processor.pool, "SELECT count(*) FROM expectation WHERE status = 'open'", 2)
+    await _caught_up(processor)
+    clock.advance(73 * H)
+    pool, topic = processor.pool, processor.settings.topics.person_events
+    await pool.execute("UPDATE read_model SET status = 'catching-up' WHERE name = 'rules'")
+    await pool.execute(
+        "INSERT INTO read_model_position (read_model, topic, partition, next_offset) "
+        "SELECT 'rules', $1, p, NULL FROM generate_series(0, $2 - 1) AS p "
+        "ON CONFLICT (read_model, topic, partition) DO UPDATE SET next_offset = NULL",
+        topic, processor.settings.topic_partitions)
+    assert await processor.deadlines.tick() == 0
+    assert await pool.fetchval("SELECT count(*) FROM alert") == 0
+
+    # It has joined the live pipeline on the discharge's partition: that one fires.
+    partition = await pool.fetchval("SELECT kafka_partition FROM event_archive")
+    await pool.execute(
+        "UPDATE read_model_position SET next_offset = c.next_offset FROM consumer_position c "
+        "WHERE read_model = 'rules' AND read_model_position.partition = $1 "
+        "AND c.consumer = $2 AND c.topic = read_model_position.topic "
+        "AND c.partition = read_model_position.partition",
+        partition, processor.settings.processor_group)
+    assert await processor.deadlines.tick() >= 1
+    assert await pool.fetchval(
+        "SELECT count(*) FROM alert WHERE rule_id = 'mh-72h-follow-up'") == 1
