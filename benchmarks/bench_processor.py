@@ -24,6 +24,7 @@ from benchmarks.common import bench_settings, print_table
 from services.common.db import create_pool, wait_and_migrate
 from services.common.events import AgencyEvent
 from services.common.logging import configure_logging
+from services.common.runtime import tune_for_streaming
 from services.common.settings import Settings
 from services.operations.simulate import generate, publish_events, register_simulated_agencies
 from services.processor.bootstrap import build_processor
@@ -133,4 +134,5 @@ if __name__ == "__main__":
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--no-rules", action="store_true", help="skip the rule-pack run")
     args = parser.parse_args()
+    tune_for_streaming()  # as the worker and `joinedup rebuild` do
     asyncio.run(main(args.people, args.months, not args.no_rules))

@@ -37,6 +37,7 @@ from projections.queries.read_models import ARCHIVE_AFTER
 from services.common.db import wait_and_migrate
 from services.common.events import AgencyEvent
 from services.common.logging import configure_logging
+from services.common.runtime import tune_for_streaming
 from services.common.serde.agency_event import encode_event
 from services.common.settings import Settings
 from services.operations.rebuild import Rebuild
@@ -201,4 +202,5 @@ if __name__ == "__main__":
     parser.add_argument("--months", type=int, default=12)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
+    tune_for_streaming()  # as the worker and `joinedup rebuild` do
     asyncio.run(main(args.people, args.months, args.workers))

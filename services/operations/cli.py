@@ -47,6 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     import faust
 
+    from services.common.runtime import tune_for_streaming
     from services.processor.bootstrap import load_pack
     from services.processor.domain.rules import RuleFileError
     from services.processor.entrypoints.app import create_app
@@ -58,6 +59,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
         sys.stderr.write(f"joinedup worker: the rule pack is invalid\n{exc}\n")
         return 2
     app = create_app(settings)
+    tune_for_streaming()
     # Our logging config, or mode clears the root handlers and installs an unfiltered one.
     config = logging_config(settings.log_level, settings.log_json,
                             library_level=settings.log_library_level)
@@ -126,8 +128,10 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     """Rebuild read models from the archive into a shadow schema, or compare or drop it."""
     from rich.table import Table
 
+    from services.common.runtime import tune_for_streaming
     from services.operations.rebuild import Rebuild
 
+    tune_for_streaming()
     names = [n for n in (args.read_models or "").split(",") if n]
     try:
         rebuild = Rebuild(_settings(), names, args.shadow or "", args.batch_size,

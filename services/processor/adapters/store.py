@@ -8,7 +8,6 @@ their stores, in ``services/processor/read_models/``.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -53,7 +52,8 @@ async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> Archiv
         return Archived([], 0, [])
     await conn.copy_records_to_table(
         "archive_stage", columns=sql.ARCHIVE_COLUMNS,
-        records=[(uuid.UUID(r.event.event_id), r.event.person_key, r.event.event_type,
+        # the event id as text: asyncpg parses it into the uuid column in C
+        records=[(r.event.event_id, r.event.person_key, r.event.event_type,
                   r.event.source.agency, r.event.occurred_at, r.event.recorded_at,
                   r.event.schema_version, r.event.sensitivity, r.body, r.topic, r.partition,
                   r.offset) for r in batch])
