@@ -23,14 +23,6 @@ ON CONFLICT DO NOTHING
 RETURNING alert_event_id::text AS alert_event_id
 """
 
-# Counted from the history, so applying evidence twice or out of order counts it once.
-COUNT_EVIDENCE = """
-UPDATE alert AS a SET evidence_count = h.joined, last_evidence_at = h.latest
-FROM (SELECT alert_id, count(*) AS joined, max(at) AS latest FROM alert_history
-      WHERE action = 'evidence' AND alert_id = ANY($1::uuid[]) GROUP BY alert_id) AS h
-WHERE a.alert_id = h.alert_id
-"""
-
 # One alert's life in the order it happened: a raise and a resolution may share an instant
 # (a fulfilment known before its trigger), and the raise reads first.
 ALERT_HISTORY = """
@@ -41,18 +33,30 @@ ORDER BY at, CASE action WHEN 'raised' THEN 0 WHEN 'resolved' THEN 2 ELSE 1 END,
          alert_event_id
 """
 
-OPEN_ALERT = """
-INSERT INTO alert (alert_id, person_key, rule_id, rule_version, severity, duty_team, title,
-    explanation, source_reference, trigger_event_id, expected, window_start, due_at, status,
-    raised_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'open', $14)
-ON CONFLICT (alert_id) DO NOTHING
+# The alerts a batch of alert events folds into, locked (in id order: see the caller).
+ALERTS_TO_FOLD = """
+SELECT alert_id::text AS alert_id, person_key, rule_id, rule_version, severity, duty_team,
+       title, explanation, source_reference, trigger_event_id::text AS trigger_event_id,
+       expected, window_start, due_at, status, raised_at, resolved_at, resolution,
+       resolving_event_id::text AS resolving_event_id, evidence_count, last_evidence_at
+FROM alert WHERE alert_id = ANY($1::uuid[]) ORDER BY alert_id
+FOR UPDATE
 """
 
-RESOLVE_ALERT = """
-UPDATE alert SET status = 'resolved', resolved_at = $2, resolution = $3,
-    resolving_event_id = $4
-WHERE alert_id = $1
+# The fold's results: what a raise fixes is written once; what later events change, always.
+SAVE_ALERTS = """
+INSERT INTO alert (alert_id, person_key, rule_id, rule_version, severity, duty_team, title,
+    explanation, source_reference, trigger_event_id, expected, window_start, due_at, status,
+    raised_at, resolved_at, resolution, resolving_event_id, evidence_count, last_evidence_at)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+    $7::text[], $8::text[], $9::text[], $10::uuid[], $11::text[], $12::timestamptz[],
+    $13::timestamptz[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[],
+    $18::uuid[], $19::int[], $20::timestamptz[])
+ON CONFLICT (alert_id) DO UPDATE SET
+    status = EXCLUDED.status, resolved_at = EXCLUDED.resolved_at,
+    resolution = EXCLUDED.resolution, resolving_event_id = EXCLUDED.resolving_event_id,
+    evidence_count = EXCLUDED.evidence_count, last_evidence_at = EXCLUDED.last_evidence_at,
+    projected_at = now()
 """
 
 ALERTS_FOR_PERSON = """

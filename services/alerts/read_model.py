@@ -4,16 +4,19 @@ event is applied to it, exactly once per alert event id (the history is keyed by
 Two processes apply alert events: the rules' own transaction, for latency (a duty team sees
 an alert the moment the batch that raised it commits), and the alerts-topic projector, for
 everything on the topic (the same events again, as no-ops, and later duty-team actions).
-Both go through ``project_alert_events``.
+Both go through ``project_alert_events``, which folds them with the one pure fold of
+``services/alerts/domain.py``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import asyncpg
 
 from projections.queries import alerts as sql
+from services.alerts.domain import Alert, fold_alert_events
 from services.alerts.events import AlertEvent
 from services.alerts.outbox import add_to_outbox
 
@@ -29,7 +32,12 @@ async def record_alert_events(conn: asyncpg.Connection, alerts: Sequence[AlertEv
 
 
 async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertEvent]) -> int:
-    """Apply alert events to the read model once each; returns how many were new."""
+    """Apply alert events to the read model once each; returns how many were new.
+
+    The history, keyed by alert event id, says which events are new (as the event archive
+    does for agency events); only those are folded (``services/alerts/domain.py``) into
+    their alerts, loaded locked (in id order, so two writers wait rather than deadlock) and
+    written back."""
     if not events:
         return 0
     async with conn.transaction():
@@ -40,17 +48,14 @@ async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertE
             [e.evidence_event_id or e.resolving_event_id for e in events],
             [e.evidence_agency for e in events], [e.detail for e in events])}
         fresh = [e for e in events if e.alert_event_id in new]
-        raised = [(e.alert_id, e.person_key, e.rule_id, e.rule_version, e.severity,
-                   e.duty_team, e.title, e.explanation, e.source_reference, e.trigger_event_id,
-                   e.expected, e.window_start, e.due_at, e.at)
-                  for e in fresh if e.action == "raised"]
-        resolved = [(e.alert_id, e.at, e.resolution, e.resolving_event_id)
-                    for e in fresh if e.action == "resolved"]
-        # Raised before resolved: an alert raised and resolved in one batch ends resolved.
-        if raised:
-            await conn.executemany(sql.OPEN_ALERT, raised)
-        if resolved:
-            await conn.executemany(sql.RESOLVE_ALERT, resolved)
-        if joined := sorted({e.alert_id for e in fresh if e.action == "evidence"}):
-            await conn.execute(sql.COUNT_EVIDENCE, joined)
+        if not fresh:
+            return 0
+        ids = sorted({e.alert_id for e in fresh})
+        alerts: dict[str, Alert | None] = {
+            r["alert_id"]: Alert(**dict(r)) for r in await conn.fetch(sql.ALERTS_TO_FOLD, ids)}
+        changed = fold_alert_events(alerts, fresh)
+        if changed:
+            columns = [f.name for f in dataclasses.fields(Alert)]
+            await conn.execute(sql.SAVE_ALERTS,
+                               *([getattr(a, c) for a in changed] for c in columns))
     return len(new)
