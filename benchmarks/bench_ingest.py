@@ -47,8 +47,8 @@ from services.common.identifiers import make_nhs_number
 from services.common.kafka import ensure_topics, make_producer
 from services.common.logging import configure_logging
 from services.common.serde.agency_event import encode_event
+from services.common.serde.agency_json import event_to_json
 from services.common.settings import Settings
-from services.ingest.client import event_to_json
 from services.ingest.credentials import create_agency
 from services.stack.ports import free_port
 

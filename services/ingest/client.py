@@ -10,16 +10,15 @@ else is answered at once (other 4xx are not going to change).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from typing import Any
 
 import httpx
 
 from services.common.events import AgencyEvent
+from services.common.serde.agency_json import event_to_json
 
 _RETRY_STATUS = frozenset({502, 503, 504})
 _RETRY_ITEMS = frozenset({"not_written", "in_progress"})
@@ -43,23 +42,6 @@ class Published:
 
 class GatewayUnavailable(Exception):
     """Still unavailable after every attempt; nothing was reported as written."""
-
-
-def event_to_json(event: AgencyEvent) -> dict[str, Any]:
-    """The gateway's JSON form of an event (``application/json``)."""
-    def compact(values: dict[str, Any]) -> dict[str, Any]:
-        return {k: v.isoformat() if isinstance(v, date | datetime) else v
-                for k, v in values.items() if v is not None}
-
-    body = compact({
-        "event_id": event.event_id, "event_type": event.event_type,
-        "occurred_at": event.occurred_at, "recorded_at": event.recorded_at,
-        "causation_id": event.causation_id, "sensitivity": event.sensitivity,
-        "extra": dict(event.extra)})
-    body["source"] = compact(dataclasses.asdict(event.source))
-    body["identifiers"] = [{"scheme": i.scheme, "value": i.value} for i in event.identifiers]
-    body["payload"] = {"family": event.family, **compact(dataclasses.asdict(event.payload))}
-    return body
 
 
 class JoinedupClient:

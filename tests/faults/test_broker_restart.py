@@ -21,8 +21,8 @@ import pytest
 from services.common.db import wait_and_migrate
 from services.common.identifiers import make_nhs_number
 from services.common.kafka import ensure_topics
+from services.common.serde.agency_json import event_to_json
 from services.common.settings import Settings
-from services.ingest.client import event_to_json
 from services.ingest.credentials import create_agency
 from services.stack.broker import EmbeddedBroker
 from tests.conftest import Servers, make_settings

@@ -18,7 +18,7 @@ import pytest
 
 from services.common.db import wait_and_migrate
 from services.common.kafka import ensure_topics
-from services.ingest.client import event_to_json
+from services.common.serde.agency_json import event_to_json
 from services.ingest.credentials import create_agency
 from services.stack.postgres import EmbeddedPostgres
 from tests.conftest import Servers, make_settings

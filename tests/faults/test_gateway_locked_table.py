@@ -15,8 +15,8 @@ import asyncpg
 import httpx
 import pytest
 
+from services.common.serde.agency_json import event_to_json
 from services.common.settings import Settings
-from services.ingest.client import event_to_json
 from services.ingest.credentials import create_agency
 from tests.factories import referral
 from tests.integration.ingest.conftest import AGENCY, Gateway, copies, gateway_thread, topic_events

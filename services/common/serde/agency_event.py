@@ -1,7 +1,7 @@
 """AgencyEvent <-> Avro record <-> bytes.
 
-``event_from_record`` is also what the ingest gateway uses for JSON bodies, so a message
-published straight to Kafka and one posted over HTTP meet exactly the same checks.
+The JSON form (the gateway's bodies) is ``agency_json``; both give the same ``AgencyEvent``,
+which then meets the same checks (``services/common/validation.py``) whichever way it came.
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def event_to_record(event: AgencyEvent) -> dict[str, Any]:
 def event_from_record(record: dict[str, Any]) -> AgencyEvent:
     """Build and check an event from a record.
 
-    The payload is either ``(record name, dict)`` (JSON input names the record) or a bare
-    dict as fastavro returns it without record names (cheaper on the hot path); a bare dict
+    The payload is either ``(record name, dict)`` (decoded with record names) or a bare
+    dict as fastavro returns it without them (cheaper on the hot path); a bare dict
     is recognised by its field names (the reader schema yields exactly the newest record's
     fields, and the four payload records have different ones).
     """

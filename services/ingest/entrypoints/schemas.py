@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 from pydantic.json_schema import models_json_schema
 
-from services.ingest.domain.contract import CloudEventBody, EventBody
+from services.common.serde.agency_json import CloudEventBody, EventBody
 from services.ingest.domain.outcomes import Outcome
 from services.ingest.entrypoints.body import CLOUDEVENT, CLOUDEVENT_BATCH, JSON
 

@@ -6,7 +6,8 @@ import asyncio
 
 import pytest
 
-from services.ingest.client import JoinedupClient, event_to_json
+from services.common.serde.agency_json import event_to_json
+from services.ingest.client import JoinedupClient
 from tests.factories import contact, referral
 from tests.integration.ingest.conftest import Gateway, copies, topic_events
 

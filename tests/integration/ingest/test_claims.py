@@ -17,8 +17,8 @@ import pytest
 from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
 from services.common.kafka import make_producer
+from services.common.serde.agency_json import event_to_json
 from services.common.settings import Settings
-from services.ingest.client import event_to_json
 from services.ingest.credentials import create_agency
 from services.ingest.domain.parsing import content_hash, parse_event
 from tests.factories import referral

@@ -16,7 +16,8 @@ import pytest
 
 from services.common.db import wait_and_migrate
 from services.common.kafka import ensure_topics
-from services.ingest.client import JoinedupClient, event_to_json
+from services.common.serde.agency_json import event_to_json
+from services.ingest.client import JoinedupClient
 from services.ingest.credentials import create_agency
 from services.stack.broker import EmbeddedBroker
 from tests.conftest import Servers, make_settings

@@ -9,8 +9,8 @@ import asyncio
 import pytest
 
 from services.common.serde.agency_event import decode_event
+from services.common.serde.agency_json import event_to_json
 from services.common.serde.headers import agency_event_headers
-from services.ingest.client import event_to_json
 from services.processor.bootstrap import build_processor
 from tests.factories import contact, referral
 from tests.integration.ingest.conftest import Gateway

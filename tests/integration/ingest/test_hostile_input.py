@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from services.ingest.client import event_to_json
+from services.common.serde.agency_json import event_to_json
 from tests.factories import contact, referral
 from tests.integration.ingest.conftest import Gateway, copies, topic_events
 

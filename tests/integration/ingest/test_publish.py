@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.ingest.client import event_to_json
+from services.common.serde.agency_json import event_to_json
 from services.ingest.credentials import create_agency, revoke_credential, rotate_credential
 from tests.factories import SOURCES, contact, referral, transition
 from tests.integration.ingest.conftest import Gateway, copies, topic_events

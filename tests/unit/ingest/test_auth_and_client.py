@@ -5,8 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from services.common.serde.agency_json import event_to_json
 from services.ingest.auth import TOKEN_PREFIX, bearer_token, new_token, token_hash
-from services.ingest.client import GatewayUnavailable, JoinedupClient, event_to_json
+from services.ingest.client import GatewayUnavailable, JoinedupClient
 from services.ingest.domain.outcomes import (
     HTTP_STATUS,
     conflict,

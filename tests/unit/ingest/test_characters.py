@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.events import AgencyEvent, Identifier
+from services.common.serde.agency_json import event_to_json
 from services.common.validation import event_problems
-from services.ingest.client import event_to_json
 from services.ingest.domain.parsing import content_hash, parse_cloudevent, parse_event
 from tests.factories import NHS, contact, referral
 from tests.unit.ingest.test_parsing import NOW, TOLERANCE

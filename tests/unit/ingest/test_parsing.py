@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.common.events import Identifier
-from services.ingest.client import event_to_json
+from services.common.serde.agency_json import event_to_json
 from services.ingest.domain.parsing import content_hash, parse_cloudevent, parse_event
 from tests.factories import T0, contact, discharge, referral, transition
 

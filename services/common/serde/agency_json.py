@@ -1,4 +1,7 @@
-"""The JSON shape of an agency event, mirroring ``schemas/agency_event.v2.avsc``.
+"""The agency event's JSON form, both ways: the shape (the gateway's ``application/json``
+body and a CloudEvent's ``data``, mirroring ``schemas/agency_event.v2.avsc``), the event
+built straight from a checked body (``event_from_body``), and an event's JSON body
+(``event_to_json``, what the client posts).
 
 One definition gives both the per-field errors (pydantic) and the OpenAPI description, so the
 two cannot drift apart. Vocabularies come from ``services.common.events``; they are declared as
@@ -11,8 +14,10 @@ The payload is an object with a ``family`` discriminator (``referral``, ``transi
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, WithJsonSchema
@@ -23,10 +28,15 @@ from services.common.events import (
     DECLINE_REASONS,
     EVENT_TYPES,
     IDENTIFIER_SCHEMES,
+    PAYLOAD_BY_FAMILY,
     SENSITIVITIES,
     SERVICE_KINDS,
     TRANSITION_KINDS,
+    AgencyEvent,
+    Identifier,
+    Source,
 )
+from services.common.serde.avro import agency_codec
 
 
 def one_of(values: tuple[str, ...] | frozenset[str], code: str = "not_in_vocabulary") -> object:
@@ -186,3 +196,51 @@ class BatchBody(_Strict):
     """Up to the configured number of events; each is checked and answered on its own."""
 
     events: list[EventBody]
+
+
+# --- the event from a checked body, and back ---------------------------------------------
+
+_PAYLOAD_FIELDS = {family: tuple(f.name for f in dataclasses.fields(cls))
+                   for family, cls in PAYLOAD_BY_FAMILY.items()}
+
+
+def event_from_body(body: EventBody | CloudEventData, *, event_id: UUID, event_type: str,
+                    occurred_at: datetime, recorded_at: datetime, source: Source,
+                    identifiers: Sequence[IdentifierBody]) -> AgencyEvent:
+    """The event a checked body describes, built straight from the models (no record dict
+    in between). The envelope comes as arguments because a CloudEvent carries it in its own
+    attributes. The caller has checked that the payload's family is the event type's."""
+    family = body.payload.family
+    payload = PAYLOAD_BY_FAMILY[family](**{
+        name: getattr(body.payload, name, None) for name in _PAYLOAD_FIELDS[family]})
+    return AgencyEvent(
+        event_id=str(event_id), event_type=event_type,
+        occurred_at=_millis(occurred_at), recorded_at=_millis(recorded_at), source=source,
+        identifiers=tuple(Identifier(i.scheme, i.value) for i in identifiers),
+        payload=payload, sensitivity=body.sensitivity,
+        schema_version=agency_codec().current.version, causation_id=body.causation_id,
+        extra=dict(body.extra))
+
+
+def event_to_json(event: AgencyEvent) -> dict[str, Any]:
+    """The gateway's JSON body of an event (``application/json``), absent fields left out."""
+    def compact(values: dict[str, Any]) -> dict[str, Any]:
+        return {k: v.isoformat() if isinstance(v, date | datetime) else v
+                for k, v in values.items() if v is not None}
+
+    body = compact({
+        "event_id": event.event_id, "event_type": event.event_type,
+        "occurred_at": event.occurred_at, "recorded_at": event.recorded_at,
+        "causation_id": event.causation_id, "sensitivity": event.sensitivity,
+        "extra": dict(event.extra)})
+    body["source"] = compact(dataclasses.asdict(event.source))
+    body["identifiers"] = [{"scheme": i.scheme, "value": i.value} for i in event.identifiers]
+    body["payload"] = {"family": event.family, **compact(dataclasses.asdict(event.payload))}
+    return body
+
+
+def _millis(moment: datetime) -> datetime:
+    """UTC, truncated to what Avro ``timestamp-millis`` keeps, so the event (and its content
+    hash) is the one the log will hold."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
