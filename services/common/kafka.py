@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+import functools
+from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner, murmur2
 
 from services.common.settings import Settings
 
@@ -39,11 +41,27 @@ async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = Non
         await admin.close()
 
 
+@functools.lru_cache(maxsize=1 << 17)
+def _key_hash(key: bytes) -> int:
+    return murmur2(key) & 0x7FFFFFFF
+
+
+def key_partitioner(key: bytes | None, all_partitions: Sequence[int],
+                    available: Sequence[int]) -> int:
+    """Kafka's default partitioning (the murmur2 of the key, as the Java client and every
+    other producer compute it), each key's hash memoised: aiokafka's murmur2 is pure Python
+    (8.5 µs a message) and a person's key comes again with each of their events."""
+    if key is None:
+        return int(DefaultPartitioner()(key, all_partitions, available))
+    return all_partitions[_key_hash(key) % len(all_partitions)]
+
+
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """A producer that only reports success once every in-sync replica has the write."""
     _, bootstrap = settings.require_servers()
     options: dict[str, object] = {
         "bootstrap_servers": bootstrap,
+        "partitioner": key_partitioner,
         "acks": "all",
         "enable_idempotence": settings.kafka_idempotence,
         "linger_ms": 2,

@@ -23,6 +23,7 @@ _RECORD_NAME = {family: f"joinedup.{cls.__name__}" for family, cls in PAYLOAD_BY
 _FAMILY_BY_RECORD = {name: family for family, name in _RECORD_NAME.items()}
 _FIELDS = {family: tuple(f.name for f in dataclasses.fields(cls))
            for family, cls in PAYLOAD_BY_FAMILY.items()}
+_SOURCE_FIELDS = tuple(f.name for f in dataclasses.fields(Source))
 #: Decoding with the newest reader schema yields exactly these keys for each record.
 _FIELD_SET = {family: frozenset(names) for family, names in _FIELDS.items()}
 
@@ -35,10 +36,12 @@ def event_to_record(event: AgencyEvent) -> dict[str, Any]:
         "occurred_at": event.occurred_at,
         "recorded_at": event.recorded_at,
         "causation_id": event.causation_id,
-        "source": dataclasses.asdict(event.source),
+        # field by field: dataclasses.asdict deep-copies every value (dates included)
+        "source": {name: getattr(event.source, name) for name in _SOURCE_FIELDS},
         "identifiers": [{"scheme": i.scheme, "value": i.value} for i in event.identifiers],
         "sensitivity": event.sensitivity,
-        "payload": (_RECORD_NAME[event.family], dataclasses.asdict(event.payload)),
+        "payload": (_RECORD_NAME[event.family],
+                    {name: getattr(event.payload, name) for name in _FIELDS[event.family]}),
         "extra": dict(event.extra),
     }
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 
 import asyncpg
@@ -22,7 +21,7 @@ class TimelineStore(Stateless[TimelineEntry]):
         if changes:  # only events the archive just called new reach here: COPY cannot collide
             await conn.copy_records_to_table(
                 "timeline_entry", columns=sql.TIMELINE_COLUMNS,
-                records=[(e.person_key, e.occurred_at, e.recorded_at, uuid.UUID(e.event_id),
+                records=[(e.person_key, e.occurred_at, e.recorded_at, e.event_id,  # text: asyncpg parses it
                           e.event_type, e.source_agency, e.service_kind, e.sensitivity,
                           e.summary) for e in changes])
 
