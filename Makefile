@@ -30,8 +30,9 @@ lint: install
 	$(VENV)/bin/ruff check services projections schemas tests benchmarks
 	$(VENV)/bin/mypy
 
-bench: install           ## processor throughput vs raw aiokafka and COPY (200k events)
+bench: install           ## live processor vs raw aiokafka and COPY, then the rebuild (~1M events)
 	$(PY) -m benchmarks.bench_processor
+	$(PY) -m benchmarks.bench_rebuild
 
 bench-rules: install
 	$(PY) -m benchmarks.bench_rules
