@@ -128,3 +128,8 @@ def agency_codec() -> AvroCodec:
 @cache
 def alert_codec() -> AvroCodec:
     return AvroCodec("alert_event")
+
+
+@cache
+def identity_codec() -> AvroCodec:
+    return AvroCodec("identity_event")

@@ -33,6 +33,7 @@ from services.common.serde.avro import (
     DecodeError,
     agency_codec,
     alert_codec,
+    identity_codec,
     load_schema_versions,
 )
 from tests import factories as f
@@ -72,7 +73,11 @@ def test_there_is_a_version_1_fixture_per_family() -> None:
     assert families == set(PAYLOAD_BY_FAMILY)
 
 
-@pytest.mark.parametrize("family", ["agency_event", "alert_event"])
+CODECS = {"agency_event": agency_codec, "alert_event": alert_codec,
+          "identity_event": identity_codec}
+
+
+@pytest.mark.parametrize("family", sorted(CODECS))
 def test_every_older_schema_resolves_against_the_newest(family: str) -> None:
     versions = load_schema_versions(family)
     newest = versions[-1]
@@ -83,7 +88,7 @@ def test_every_older_schema_resolves_against_the_newest(family: str) -> None:
         records = list(fastavro.utils.generate_many(writer.schema, 5))
         for record in records:
             data = MAGIC + writer.fingerprint + _body(writer.schema, record)
-            decoded = (agency_codec() if family == "agency_event" else alert_codec()).decode(data)
+            decoded = CODECS[family]().decode(data)
             assert set(decoded) == {f["name"] for f in newest.schema["fields"]}
 
 
