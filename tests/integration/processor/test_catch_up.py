@@ -36,19 +36,25 @@ def with_tally(stage: RuleStage | None) -> Registry:
     return Registry([*read_models(stage).models, tally()])
 
 
-async def test_a_new_read_model_catches_up_and_joins_the_live_pipeline(
-        migrated: Settings, pool: asyncpg.Pool) -> None:
-    settings = migrated.model_copy(update={"batch_max_events": 50})
-    before = history(300, seed=1)
+async def _history_applied(settings: Settings, pool: asyncpg.Pool,
+                           events: list[AgencyEvent]) -> list[AgencyEvent]:
+    """A system with history: ``events`` through a processor with the usual read models."""
     first = await build_processor(settings, migrate=False)
     await register_sources(first.pool, [(s.agency, s.service_kind)
                                         for s in f.SOURCES.values()])
     task = asyncio.create_task(first.run())
-    await publish(settings, before)
-    await wait_for(pool, "SELECT count(*) FROM event_archive", len(before))
+    await publish(settings, events)
+    await wait_for(pool, "SELECT count(*) FROM event_archive", len(events))
     first.stopping.set()
     await asyncio.wait_for(task, 30)
     await first.close()
+    return events
+
+
+async def test_a_new_read_model_catches_up_and_joins_the_live_pipeline(
+        migrated: Settings, pool: asyncpg.Pool) -> None:
+    settings = migrated.model_copy(update={"batch_max_events": 50})
+    before = await _history_applied(settings, pool, history(300, seed=1))
 
     await pool.execute(CREATE)  # the new read model's migration
     second = await build_processor(settings, migrate=False, models=with_tally)
@@ -92,16 +98,7 @@ async def test_catching_up_waits_out_a_locked_table_and_the_worker_goes_on(
     settings = migrated.model_copy(update={
         "batch_max_events": 50, "db_statement_timeout_ms": 300,
         "retry_initial_seconds": 0.05, "retry_max_seconds": 0.3})
-    before = history(200, seed=3)
-    first = await build_processor(settings, migrate=False)
-    await register_sources(first.pool, [(s.agency, s.service_kind)
-                                        for s in f.SOURCES.values()])
-    task = asyncio.create_task(first.run())
-    await publish(settings, before)
-    await wait_for(pool, "SELECT count(*) FROM event_archive", len(before))
-    first.stopping.set()
-    await asyncio.wait_for(task, 30)
-    await first.close()
+    before = await _history_applied(settings, pool, history(200, seed=3))
 
     await pool.execute(CREATE)
     during = history(100, seed=4)
