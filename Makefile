@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild clean
+.PHONY: install demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-identity clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ bench-rules: install
 
 bench-ingest: install
 	$(PY) -m benchmarks.bench_ingest
+
+bench-identity: install  ## admission with the identity step vs raw aiokafka consume + produce
+	$(PY) -m benchmarks.bench_identity
 
 bench-rebuild: install   ## joinedup rebuild from the archive vs COPY, per-stage µs (~1M events)
 	$(PY) -m benchmarks.bench_rebuild

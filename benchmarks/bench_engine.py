@@ -39,8 +39,9 @@ Stream = Sequence[tuple[str, AgencyEvent]]
 
 
 def keyed(events: Sequence[AgencyEvent]) -> Stream:
-    """(person key, event) pairs: the keys are the processor's cost, not the engine's."""
-    return [(event.person_key, event) for event in events]
+    """(person key, event) pairs: the keys are the processor's cost, not the engine's (the
+    identifiers stand in for the person id the identity step would give)."""
+    return [(event.identifier_key, event) for event in events]
 
 
 def fold(pack: RulePack, stream: Stream,

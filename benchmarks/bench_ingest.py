@@ -66,11 +66,12 @@ def make_events(n: int, rng: random.Random) -> list[AgencyEvent]:
 
 async def raw_produce(settings: Settings, events: list[AgencyEvent]) -> float:
     producer = make_producer(settings)
+    keys = settings.subject_keys()
     await producer.start()
     try:
         started = time.perf_counter()
         sends = [await producer.send(settings.topics.agency(e.source.agency), encode_event(e),
-                                     key=e.person_key.encode()) for e in events]
+                                     key=keys.of(e)) for e in events]
         await asyncio.gather(*sends)
         return len(events) / (time.perf_counter() - started)
     finally:

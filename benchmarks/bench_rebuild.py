@@ -67,8 +67,10 @@ async def load_archive(settings: Settings, events: list[AgencyEvent]) -> tuple[i
         if (event.source.agency, event.event_id) in seen:
             continue
         seen.add((event.source.agency, event.event_id))
-        partition = zlib.crc32(event.person_key.encode()) % partitions
-        rows.append((uuid.UUID(event.event_id), event.person_key, event.event_type,
+        # a stand-in for the person id the identity step would have filed it under
+        person = str(uuid.uuid5(uuid.NAMESPACE_OID, event.identifier_key))
+        partition = zlib.crc32(person.encode()) % partitions
+        rows.append((uuid.UUID(event.event_id), person, event.event_type,
                      event.source.agency, event.occurred_at, event.recorded_at,
                      event.schema_version, event.sensitivity, encode_event(event), topic,
                      partition, offsets[partition]))
@@ -97,8 +99,7 @@ def instrument(rebuild: Rebuild) -> None:
         fetched = await conn.fetch(ARCHIVE_AFTER, self.topic, partition, after_seq, limit)
         decoding = time.perf_counter()
         STAGES["archive fetch"] += decoding - started
-        batch = [(row["seq"], self.received(row["seq"], row["body"], partition,
-                                            row["kafka_offset"])) for row in fetched]
+        batch = [(row["seq"], self.received(row, partition)) for row in fetched]
         STAGES["decode"] += time.perf_counter() - decoding
         return Chunk(batch, batch[-1][0] if batch else None)
 

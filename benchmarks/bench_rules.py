@@ -176,19 +176,19 @@ def probe_event(rng: random.Random, taken: set[str]) -> AgencyEvent:
                        reason="RELEASED", accommodation_on_leaving="NO_FIXED_ABODE",
                        location=PRISON.agency_id),
             PRISON.sensitivity)
-        if event.person_key not in taken:
-            taken.add(event.person_key)
+        if event.identifier_key not in taken:
+            taken.add(event.identifier_key)
             return event
 
 
 @dataclass
 class Probes:
-    """Probes in flight: person key -> (trigger event id, perf_counter at send)."""
+    """Probes in flight: trigger event id -> (its NHS number, perf_counter at send)."""
 
     sent: dict[str, tuple[str, float]] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
-    keys: list[str] = field(default_factory=list)   # every probe sent, seen or not
-    wrong_trigger: int = 0
+    keys: list[str] = field(default_factory=list)   # every probe's event id, seen or not
+    wrong_person: int = 0   # alerts filed under another person than the probe resolved to
 
 
 async def watch_alerts(pool: asyncpg.Pool, probes: Probes, stop: asyncio.Event,
@@ -197,14 +197,19 @@ async def watch_alerts(pool: asyncpg.Pool, probes: Probes, stop: asyncio.Event,
     while not stop.is_set() or probes.sent:
         if probes.sent:
             rows = await pool.fetch(
-                "SELECT person_key, trigger_event_id FROM alert"
-                " WHERE person_key = ANY($1::text[]) AND rule_id = $2",
+                "SELECT a.trigger_event_id::text AS trigger, a.person_key,"
+                "       i.value, i.person_id::text AS resolved FROM alert a"
+                " LEFT JOIN person_index_identifier i ON i.person_id::text = a.person_key"
+                "   AND i.scheme = 'nhs_number'"
+                " WHERE a.trigger_event_id = ANY($1::uuid[]) AND a.rule_id = $2",
                 list(probes.sent), IMMEDIATE_RULE)
             seen = time.perf_counter()
             for row in rows:
-                event_id, sent_at = probes.sent.pop(row["person_key"])
+                if row["trigger"] not in probes.sent:
+                    continue
+                nhs, sent_at = probes.sent.pop(row["trigger"])
                 probes.latencies.append(seen - sent_at)
-                probes.wrong_trigger += str(row["trigger_event_id"]) != event_id
+                probes.wrong_person += row["value"] != nhs
         await asyncio.sleep(every)
 
 
@@ -216,13 +221,13 @@ async def send_probes(settings: Settings, probes: Probes, count: int, seconds: f
     producer = make_producer(settings)
     await producer.start()
     try:
-        log = EventLog(producer, settings.topics)
+        log = EventLog(producer, settings.topics, settings.subject_keys())
         start = time.perf_counter()
         for moment in moments:
             await asyncio.sleep(max(0.0, start + moment - time.perf_counter()))
             event = probe_event(rng, taken)
-            probes.sent[event.person_key] = (event.event_id, time.perf_counter())
-            probes.keys.append(event.person_key)
+            probes.sent[event.event_id] = (event.strongest.value, time.perf_counter())
+            probes.keys.append(event.event_id)
             await log.send(event)
         await producer.flush()
     finally:
@@ -269,7 +274,8 @@ def cpu_by_role(worker_pid: int) -> dict[str, float]:
 
 
 async def alert_send_times(settings: Settings, keys: set[str]) -> dict[str, datetime]:
-    """When each probe's alert event was produced (the record's CreateTime, set at send)."""
+    """When each probe's alert event was produced (the record's CreateTime, set at send),
+    by the alert's key (the person id)."""
     consumer = AIOKafkaConsumer(
         settings.topics.alerts, bootstrap_servers=settings.kafka_bootstrap, group_id=None,
         auto_offset_reset="earliest", enable_auto_commit=False)
@@ -297,7 +303,7 @@ async def latency_stages(settings: Settings, pool: asyncpg.Pool, keys: list[str]
     rows = await pool.fetch(
         "SELECT a.person_key, e.recorded_at, e.archived_at FROM alert a"
         " JOIN event_archive e ON e.event_id = a.trigger_event_id"
-        " WHERE a.person_key = ANY($1::text[])", keys)
+        " WHERE a.trigger_event_id = ANY($1::uuid[])", keys)
     produced = await alert_send_times(settings, {r["person_key"] for r in rows})
     timed = [r for r in rows if r["person_key"] in produced]
     return {
@@ -313,7 +319,7 @@ class Latency:
     latencies: list[float]
     probes: int
     missing: int
-    wrong_trigger: int
+    wrong_person: int
     offered: float
     achieved: float
     seconds: float
@@ -350,9 +356,10 @@ async def measure_alert_latency(settings: Settings, rate: float, seconds: float,
     background = generate(23, max(1_000, wanted // 5), months, history_start)[:wanted]
     if len(background) < wanted:
         console.print(f"[yellow]note: only {len(background):,} background events[/]")
-    taken = {e.person_key for e in background}
-    messages = [(settings.topics.agency(e.source.agency), e.person_key.encode(),
-                 encode_event(e)) for e in background]
+    taken = {e.identifier_key for e in background}
+    keys = settings.subject_keys()
+    messages = [(settings.topics.agency(e.source.agency), keys.of(e), encode_event(e))
+                for e in background]
     await wait_and_migrate(settings)
     await register_simulated_agencies(settings)
     await ensure_topics(settings, agencies={e.source.agency for e in background} | {
@@ -387,7 +394,7 @@ async def measure_alert_latency(settings: Settings, rate: float, seconds: float,
                 raise RuntimeError(f"the worker stopped early ({worker.returncode})")
     finally:
         await pool.close()
-    return Latency(probes.latencies, probes_n, missing, probes.wrong_trigger, rate, achieved,
+    return Latency(probes.latencies, probes_n, missing, probes.wrong_person, rate, achieved,
                    elapsed, settled, len(messages) + probes_n + 1, alerts, stages, cpu,
                    run_load)
 
@@ -426,8 +433,8 @@ def report(throughput: Throughput | None, latency: Latency | None) -> None:
                 cuts = statistics.quantiles(values, n=100, method="inclusive")
                 table.add_row(f"  {stage}: p50 / p99",
                               f"{cuts[49] * 1000:,.0f} / {cuts[98] * 1000:,.0f} ms")
-        table.add_row("probes seen / not seen / alert on another trigger",
-                      f"{len(lat.latencies)} / {lat.missing} / {lat.wrong_trigger}")
+        table.add_row("probes seen / not seen / alert filed under another person",
+                      f"{len(lat.latencies)} / {lat.missing} / {lat.wrong_person}")
         table.add_row("background load offered / achieved",
                       f"{lat.offered:,.0f} / {lat.achieved:,.0f} events/s")
         table.add_row("events sent (background and probes) / settled when sending ended",

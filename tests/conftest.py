@@ -6,6 +6,7 @@ Set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS to run against servers of your own 
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -18,15 +19,51 @@ from hypothesis import settings as hypothesis_settings
 
 from services.common.db import create_pool, wait_and_migrate
 from services.common.kafka import ensure_topics
+from services.common.logging import configure_logging
 from services.common.settings import Settings
 from services.stack.broker import EmbeddedBroker
 from services.stack.postgres import EmbeddedPostgres
+from tests.logwatch import SessionLog
 
 # CI explores the same examples every run, so a red build always means a change broke
 # something; local runs keep exploring new examples.
 hypothesis_settings.register_profile("ci", derandomize=True, deadline=None)
 if os.environ.get("CI"):
     hypothesis_settings.load_profile("ci")
+
+
+#: every log record of the session, as production prints it (see tests/logwatch.py)
+SESSION_LOG = SessionLog()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _production_logging() -> None:
+    """structlog through the standard library as in every joinedup process, with the
+    session's log watch in place of the stderr handler (pytest still captures records)."""
+    configure_logging("INFO", json=True)
+    logging.getLogger().handlers = [SESSION_LOG]
+
+
+@pytest.fixture(autouse=True)
+def _log_watch() -> None:
+    """Back in place for every test (a test that configures logging replaces it)."""
+    root = logging.getLogger()
+    if SESSION_LOG not in root.handlers:
+        root.addHandler(SESSION_LOG)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any log line of it held an identifier value (named by scheme and
+    logger, never the value)."""
+    if not SESSION_LOG.findings:
+        return
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    lines = [f"{f.logger} {f.level}: {', '.join(f.schemes)}" for f in SESSION_LOG.findings]
+    message = (f"{len(lines)} of {SESSION_LOG.records} log records held identifier values:\n"
+               + "\n".join(lines[:50]))
+    if reporter is not None:
+        reporter.write_line(message, red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @dataclass

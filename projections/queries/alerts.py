@@ -53,7 +53,8 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
     $13::timestamptz[], $14::text[], $15::timestamptz[], $16::timestamptz[], $17::text[],
     $18::uuid[], $19::int[], $20::timestamptz[])
 ON CONFLICT (alert_id) DO UPDATE SET
-    status = EXCLUDED.status, resolved_at = EXCLUDED.resolved_at,
+    person_key = EXCLUDED.person_key, status = EXCLUDED.status,
+    resolved_at = EXCLUDED.resolved_at,
     resolution = EXCLUDED.resolution, resolving_event_id = EXCLUDED.resolving_event_id,
     evidence_count = EXCLUDED.evidence_count, last_evidence_at = EXCLUDED.last_evidence_at,
     projected_at = now()
@@ -78,4 +79,12 @@ FROM alert GROUP BY rule_id ORDER BY raised DESC, rule_id
 PEOPLE_WITH_MOST_ALERTS = """
 SELECT person_key FROM alert GROUP BY person_key
 ORDER BY count(DISTINCT rule_id) DESC, count(*) DESC, person_key LIMIT $1
+"""
+
+# The alerts a regroup brings in line: those of the people regrouped, and those of the
+# expectations the person now has (wherever they were filed before).
+ALERTS_TO_RECONCILE = """
+SELECT alert_id::text AS alert_id, person_key, status FROM alert
+WHERE person_key = ANY($1::text[]) OR alert_id = ANY($2::uuid[])
+ORDER BY alert_id
 """

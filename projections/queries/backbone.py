@@ -35,18 +35,12 @@ JOIN unnest($1::text[], $2::uuid[]) AS k(source_agency, event_id) USING (source_
 TIMELINE_COLUMNS = ("person_key", "occurred_at", "recorded_at", "event_id", "event_type",
                     "source_agency", "service_kind", "sensitivity", "summary")
 
-# The earliest sighting wins, person key and all (ties: the lower key), so the row is the same
-# whatever order the sightings arrive in. Two people under one identifier value (a council
-# id reused) is an identity conflict for the person index to settle; here it is at least
-# the same answer on every replay.
+# The earliest sighting of each identifier under each person is kept.
 UPSERT_IDENTIFIERS = """
 INSERT INTO person_identifier (scheme, value, person_key, first_seen)
 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[])
-ON CONFLICT (scheme, value) DO UPDATE
-    SET first_seen = LEAST(person_identifier.first_seen, EXCLUDED.first_seen),
-        person_key = CASE WHEN (EXCLUDED.first_seen, EXCLUDED.person_key)
-                               < (person_identifier.first_seen, person_identifier.person_key)
-                          THEN EXCLUDED.person_key ELSE person_identifier.person_key END
+ON CONFLICT (scheme, value, person_key) DO UPDATE
+    SET first_seen = LEAST(person_identifier.first_seen, EXCLUDED.first_seen)
 """
 
 SELECT_REFERRALS = """
@@ -94,4 +88,28 @@ ON CONFLICT (person_key, agency) DO UPDATE SET
     service_kind = EXCLUDED.service_kind, active = EXCLUDED.active, since = EXCLUDED.since,
     last_event_at = EXCLUDED.last_event_at, last_event_id = EXCLUDED.last_event_id,
     ended_reason = EXCLUDED.ended_reason
+"""
+
+
+# A regroup (records linked or separated) forgets what the read models hold for the people it
+# regroups, then folds their archived events again (services/processor/regroup.py).
+FORGET_TIMELINES = "DELETE FROM timeline_entry WHERE person_key = ANY($1::text[])"
+FORGET_SIGHTINGS = "DELETE FROM person_identifier WHERE person_key = ANY($1::text[])"
+FORGET_REFERRALS = """
+WITH gone AS (DELETE FROM referral WHERE person_key = ANY($1::text[]) RETURNING referral_id)
+DELETE FROM referral_history WHERE referral_id IN (SELECT referral_id FROM gone)
+"""
+FORGET_CASELOADS = "DELETE FROM caseload WHERE person_key = ANY($1::text[])"
+
+# The archived events that were filed under any of these people, in the order applied.
+ARCHIVED_FOR_PEOPLE = """
+SELECT seq, source_agency, event_id::text AS event_id, body, kafka_topic, kafka_partition,
+       kafka_offset
+FROM event_archive WHERE person_key = ANY($1::text[]) ORDER BY seq
+"""
+
+REFILE_ARCHIVED = """
+UPDATE event_archive AS a SET person_key = $1
+FROM unnest($2::text[], $3::uuid[]) AS k(source_agency, event_id)
+WHERE a.source_agency = k.source_agency AND a.event_id = k.event_id AND a.person_key <> $1
 """

@@ -62,7 +62,7 @@ FOR UPDATE
 
 # The partition's archive in the order it was applied, after what was caught up already.
 ARCHIVE_AFTER = """
-SELECT seq, body, kafka_offset FROM event_archive
+SELECT seq, body, kafka_offset, person_key FROM event_archive
 WHERE kafka_topic = $1 AND kafka_partition = $2 AND seq > $3
 ORDER BY seq LIMIT $4
 """

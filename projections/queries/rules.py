@@ -61,3 +61,9 @@ WHERE e.status = 'open' AND e.due_at < c.cutoff
 ORDER BY e.due_at LIMIT $3
 FOR UPDATE OF e SKIP LOCKED
 """
+
+FORGET_RULE_STATE = """
+WITH e AS (DELETE FROM expectation WHERE person_key = ANY($1::text[])),
+     m AS (DELETE FROM rule_marker WHERE person_key = ANY($1::text[]))
+DELETE FROM person_rule_state WHERE person_key = ANY($1::text[])
+"""

@@ -1,7 +1,8 @@
 """Named SQL for reading timelines, referrals and caseloads."""
 
+# The person index says who holds an identifier (services/identity).
 PERSON_BY_IDENTIFIER = """
-SELECT person_key FROM person_identifier WHERE scheme = $1 AND value = $2
+SELECT person_id::text FROM person_index_identifier WHERE scheme = $1 AND value = $2
 """
 
 TIMELINE = """

@@ -13,13 +13,14 @@ from services.common.health import Health
 from services.common.kafka import TopicGuard
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
+from services.identity.index_store import IndexStore
 
 
 def build_admission(settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
                     dead_letters: DeadLetterTopic, health: Health, metrics: ConsumerMetrics,
                     guard: TopicGuard | None = None) -> TrackedConsumer:
     admission = Admission(pool, producer, settings.topics, dead_letters, PublisherPolicy(pool),
-                          name=settings.admission_group, guard=guard)
+                          name=settings.admission_group, identity=IndexStore(), guard=guard)
     return TrackedConsumer(
         settings, pool, admission, name=settings.admission_group,
         group=settings.admission_group, pattern=settings.topics.agency_pattern, health=health,

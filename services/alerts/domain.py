@@ -45,7 +45,7 @@ Handler = Callable[[Alert | None, AlertEvent], Alert | None]
 
 
 def _raised(alert: Alert | None, event: AlertEvent) -> Alert | None:
-    if alert is not None:  # raised once: its id is the rule, person and trigger
+    if alert is not None:  # raised once: its id is the rule and trigger
         return alert
     return Alert(event.alert_id, event.person_key, event.rule_id, event.rule_version,
                  event.severity, event.duty_team, event.title, event.explanation,
@@ -56,9 +56,11 @@ def _raised(alert: Alert | None, event: AlertEvent) -> Alert | None:
 def _resolved(alert: Alert | None, event: AlertEvent) -> Alert | None:
     if alert is None:  # nothing raised to resolve (its history still records the event)
         return None
+    # the person too: a resolution decided as records were linked names the person now
     return dataclasses.replace(alert, status="resolved", resolved_at=event.at,
                                resolution=event.resolution,
-                               resolving_event_id=event.resolving_event_id)
+                               resolving_event_id=event.resolving_event_id,
+                               person_key=event.person_key)
 
 
 def _evidence(alert: Alert | None, event: AlertEvent) -> Alert | None:
@@ -70,10 +72,27 @@ def _evidence(alert: Alert | None, event: AlertEvent) -> Alert | None:
                                last_evidence_at=latest)
 
 
+def _moved(alert: Alert | None, event: AlertEvent) -> Alert | None:
+    """Records were linked or separated: the alert belongs to ``event.person_key`` now."""
+    if alert is None:
+        return None
+    return dataclasses.replace(alert, person_key=event.person_key)
+
+
+def _reopened(alert: Alert | None, event: AlertEvent) -> Alert | None:
+    """What had resolved it no longer stands (records it relied on were separated)."""
+    if alert is None:
+        return None
+    return dataclasses.replace(alert, status="open", resolved_at=None, resolution=None,
+                               resolving_event_id=None, person_key=event.person_key)
+
+
 _HANDLERS: Mapping[str, Handler] = {
     "raised": _raised,
     "resolved": _resolved,
     "evidence": _evidence,
+    "moved": _moved,
+    "reopened": _reopened,
 }
 
 

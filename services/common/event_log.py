@@ -1,5 +1,6 @@
-"""The one way agency events are written to the log: encoded (single-object Avro), keyed by
-person, to the publishing agency's topic, with the headers of ``serde/headers.py``.
+"""The one way agency events are written to the log: encoded (single-object Avro), keyed by a
+keyed hash of the person's strongest identifier (``message_keys.py``), to the publishing
+agency's topic, with the headers of ``serde/headers.py``.
 
 The gateway, the simulator, the benchmarks and the tests all write through this, so what
 reaches a topic is the same whoever wrote it.
@@ -14,6 +15,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from services.common.events import AgencyEvent
+from services.common.message_keys import SubjectKeys
 from services.common.serde.agency_event import encode_event
 from services.common.serde.headers import Headers, agency_event_headers
 from services.common.settings import Topics
@@ -28,15 +30,16 @@ class Outgoing:
 
 
 class EventLog:
-    def __init__(self, producer: AIOKafkaProducer, topics: Topics) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topics: Topics, keys: SubjectKeys) -> None:
         self._producer = producer
         self._topics = topics
+        self._keys = keys
 
     def topic_of(self, event: AgencyEvent) -> str:
         return self._topics.agency(event.source.agency)
 
     def message(self, event: AgencyEvent, traceparent: str | None = None) -> Outgoing:
-        return Outgoing(self.topic_of(event), event.person_key.encode(), encode_event(event),
+        return Outgoing(self.topic_of(event), self._keys.of(event), encode_event(event),
                         agency_event_headers(event, traceparent))
 
     async def send(self, event: AgencyEvent, traceparent: str | None = None

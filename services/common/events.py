@@ -10,6 +10,7 @@ The vocabularies below are the contract: the Avro schema uses the same symbols, 
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Final
@@ -59,7 +60,7 @@ SENSITIVITIES: Final = (
     "CRIMINAL_JUSTICE",
 )
 
-#: Identifier schemes, in the order that picks a person's partition key (see person_key()).
+#: Identifier schemes, strongest first (see ``strongest_identifier``).
 IDENTIFIER_SCHEMES: Final = ("nhs_number", "noms_number", "crn", "pnc_id", "local_id")
 
 #: Why a service declined a referral. CITES_OTHER_NEED_FIRST means "another need must be met
@@ -152,11 +153,16 @@ class AgencyEvent:
     schema_version: int = 2
     causation_id: str | None = None  # v2: the event this one answers (e.g. the referral made)
     extra: dict[str, str] = field(default_factory=dict)  # free additionalInformation
-    # Derived once: every handler and adapter asks for it.
-    _person_key: str = field(init=False, repr=False, compare=False, default="")
+    #: The opaque person id the identity step resolved the identifiers to (set by whoever
+    #: read the event from the person-events topic; empty before resolution). Not part of
+    #: the agency's event: the same fact resolves to another person id after an unlink.
+    person_key: str = field(default="", compare=False)
+    # Derived once: the identity step and the partitioner ask for it.
+    _strongest: Identifier = field(init=False, repr=False, compare=False,
+                                   default=Identifier("", ""))
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_person_key", person_key(self.identifiers))
+        object.__setattr__(self, "_strongest", strongest_identifier(self.identifiers))
 
     @property
     def family(self) -> str:
@@ -167,24 +173,30 @@ class AgencyEvent:
         return self.event_type.split(".", 1)[1]
 
     @property
-    def person_key(self) -> str:
-        return self._person_key
+    def strongest(self) -> Identifier:
+        """The event's strongest identifier (personal data: never a key, never logged)."""
+        return self._strongest
+
+    @property
+    def identifier_key(self) -> str:
+        """``scheme:value`` of the strongest identifier: how agencies' own records group
+        events (personal data, for tests and the simulator; joinedup keys by person id)."""
+        return f"{self._strongest.scheme}:{self._strongest.value}"
+
+    def for_person(self, person_id: str) -> AgencyEvent:
+        """This event filed under the person id its identifiers resolve to."""
+        return dataclasses.replace(self, person_key=person_id)
 
 
-def person_key(identifiers: tuple[Identifier, ...] | list[Identifier]) -> str:
-    """The partition key for a person: their strongest identifier as ``scheme:value``.
-
-    Stage one links agencies through a shared identifier (most agencies record the NHS
-    number). Full cross-agency identity resolution with merges and a repartition step is
-    the identity service's job (see docs/architecture.md).
-    """
+def strongest_identifier(identifiers: tuple[Identifier, ...] | list[Identifier]
+                         ) -> Identifier:
+    """The identifier that names the person first: the earliest scheme of
+    ``IDENTIFIER_SCHEMES`` (ties: the lower value), so every reader picks the same one."""
     if not identifiers:
         raise ValueError("an event must carry at least one person identifier")
     if len(identifiers) == 1:
-        best = identifiers[0]
-    else:
-        best = min(identifiers, key=lambda i: (_RANK.get(i.scheme, len(_RANK)), i.value))
-    return f"{best.scheme}:{best.value}"
+        return identifiers[0]
+    return min(identifiers, key=lambda i: (_RANK.get(i.scheme, len(_RANK)), i.value))
 
 
 _RANK: Final = {scheme: i for i, scheme in enumerate(IDENTIFIER_SCHEMES)}

@@ -75,18 +75,21 @@ def _shared_processors() -> list[Any]:
     ]
 
 
+def make_formatter(json: bool = True) -> logging.Formatter:
+    """How every record is printed: structlog's lines and every library's alike."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_shared_processors(),
+        # Tracebacks as plain text, then scrubbed, for library records and ours alike.
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                    structlog.processors.format_exc_info, scrub_event, _renderer(json)])
+
+
 def logging_config(level: str = "INFO", json: bool = True, *, library_level: str = "INFO"
                    ) -> dict[str, Any]:
     """The dictConfig dict for this process (a new one each call: dictConfig consumes it)."""
     own = _level(level)
     library = max(own, _level(library_level))  # quieter ours means quieter libraries too
-    formatter = {
-        "()": structlog.stdlib.ProcessorFormatter,
-        "foreign_pre_chain": _shared_processors(),
-        # Tracebacks as plain text, then scrubbed, for library records and ours alike.
-        "processors": [structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                       structlog.processors.format_exc_info, scrub_event, _renderer(json)],
-    }
+    formatter = {"()": make_formatter, "json": json}
     return {
         "version": 1,
         "disable_existing_loggers": False,  # libraries' loggers exist before this runs

@@ -8,12 +8,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, field_validator, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.message_keys import SubjectKeys
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Agency ids name Kafka topics and principals: lower-case letters, digits and inner hyphens.
 AGENCY_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+#: For development and tests only (production refuses it).
+_DEVELOPMENT_KEY_SECRET = "joinedup-development-message-keys"
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,10 @@ class Settings(BaseSettings):
 
     # Kafka
     topic_prefix: str = "joinedup"
+    # Keys agency-topic messages by a keyed hash of the person's strongest identifier (see
+    # services/common/message_keys.py). Every writer of one deployment must share it;
+    # production must set its own.
+    message_key_secret: SecretStr = SecretStr(_DEVELOPMENT_KEY_SECRET)
     topic_partitions: int = 4
     topic_replication: int = 1
     # Apache Kafka supports the idempotent producer; the embedded Tansu build fails
@@ -182,7 +190,13 @@ class Settings(BaseSettings):
     def _production_needs_real_servers(self) -> Settings:
         if self.environment == "production" and not (self.database_url and self.kafka_bootstrap):
             raise ValueError("production needs DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS")
+        if (self.environment == "production"
+                and self.message_key_secret.get_secret_value() == _DEVELOPMENT_KEY_SECRET):
+            raise ValueError("production needs its own JOINEDUP_MESSAGE_KEY_SECRET")
         return self
+
+    def subject_keys(self) -> SubjectKeys:
+        return SubjectKeys(self.message_key_secret.get_secret_value().encode())
 
     @property
     def topics(self) -> Topics:

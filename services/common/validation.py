@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from services.common.events import IDENTIFIER_SCHEMES, PAYLOAD_BY_FAMILY, AgencyEvent, Source
 from services.common.identifiers import identifier_problem
+from services.common.message_keys import carries_identifier
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {
@@ -128,10 +129,11 @@ def _record_texts(path: str, record: object) -> Iterator[tuple[str, str, str]]:
 
 def message_refusal(event: AgencyEvent, key: bytes | None) -> str | None:
     """Why a message read from Kafka cannot be taken (contract problems, or a message key
-    that is not the person key), or None. Names fields, never values."""
+    that carries an identifier), or None. Names fields, never values."""
     problems = event_problems(event)
     if problems:
         return "invalid: " + "; ".join(str(p) for p in problems)
-    if key is not None and key.decode(errors="replace") != event.person_key:
-        return "invalid: message key must be the person key of the identifiers"
+    if carries_identifier(event, key):
+        return ("refused: the message key carries an identifier value; key by something "
+                "that is not personal data (see docs/architecture.md, message keys)")
     return None

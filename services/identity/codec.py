@@ -34,6 +34,10 @@ _KIND = {Identified: "identified", Attached: "attached", Merged: "merged",
          Separated: "separated", PossibleMatch: "possible_match"}
 
 
+def kind_of(change: Change) -> str:
+    return _KIND[type(change)]
+
+
 def _fields(change: Change) -> dict[str, Any]:
     if isinstance(change, Identified | Attached):
         return {"person_id": change.person_id, "identifiers": change.identifiers}
@@ -49,7 +53,7 @@ def _fields(change: Change) -> dict[str, Any]:
 def identity_event_to_record(event: IdentityEvent) -> dict[str, Any]:
     fields = _fields(event.change)
     return {
-        "change_id": event.change_id, "kind": _KIND[type(event.change)], "at": event.at,
+        "change_id": event.change_id, "kind": kind_of(event.change), "at": event.at,
         "person_id": fields["person_id"], "from_person_id": fields.get("from_person_id"),
         "person_ids": list(fields.get("person_ids", ())),
         "identifiers": [{"scheme": i.scheme, "value": i.value}

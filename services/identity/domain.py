@@ -11,12 +11,16 @@ per change, as ``ReadModel.fold_all`` does) and return the changes; nothing else
 The matching rule (deterministic, the only automatic one):
 
 1. An identifier belongs to at most one person. Schemes are *strong* (national: NHS number,
-   NOMS number, PNC id, probation CRN) or *local* (one agency's own id).
+   NOMS number, PNC id, probation CRN) or *local* (one agency's own id, held qualified by
+   that agency, ``<agency>/<value>``: two agencies' equal local ids are two records; see
+   ``indexed``).
 2. An event whose identifiers are all unknown is a new person holding all of them.
 3. An event whose known identifiers all belong to one person is that person; its unknown
    identifiers join them, except a strong identifier in a scheme the person already holds
    with another value (two NHS numbers are two people, or an error): it is left out and
-   reported as a possible match for an operator.
+   reported as a possible match for an operator. When that identifier is the event's
+   strongest, the event is a new person holding its unknown identifiers (possibly the
+   same as the other, for an operator to decide): the strongest identifier names the person.
 4. An event whose known identifiers belong to several people merges them only when it
    carries at least two strong identifiers (the publishing agency matched on both), no two
    of those people hold different values in one strong scheme, and no operator has split
@@ -183,7 +187,7 @@ def resolve(index: PersonIndex, identifiers: Sequence[Identifier], new_id: NewId
     if not identifiers:
         raise ValueError("an event needs at least one identifier to be resolved")
     changes: list[Change] = []
-    people = list(dict.fromkeys(p for i in _strongest_first(identifiers)
+    people = list(dict.fromkeys(p for i in strongest_first(identifiers)
                                 if (p := index.person_of(i)) is not None))
     if not people:
         person = new_id()
@@ -203,6 +207,14 @@ def resolve(index: PersonIndex, identifiers: Sequence[Identifier], new_id: NewId
     unknown = [i for i in dict.fromkeys(identifiers) if index.person_of(i) is None]
     held = {i.scheme: i.value for i in index.members[person] if i.scheme in STRONG_SCHEMES}
     clashing = [i for i in unknown if i.scheme in held and held[i.scheme] != i.value]
+    if clashing and strongest_first(identifiers)[0] in clashing:
+        # The event's strongest identifier names someone the known records cannot be (they
+        # hold another value in its scheme): a new person, possibly the same as them.
+        newcomer = new_id()
+        _recorded(index, changes, Identified(newcomer, tuple(unknown)))
+        changes.append(PossibleMatch((person, newcomer), "the event's strongest identifier "
+                                     "differs from the one its other records hold"))
+        return newcomer, changes
     joining = tuple(i for i in unknown if i not in clashing)
     if joining:
         _recorded(index, changes, Attached(person, joining))
@@ -212,7 +224,14 @@ def resolve(index: PersonIndex, identifiers: Sequence[Identifier], new_id: NewId
     return person, changes
 
 
-def _strongest_first(identifiers: Iterable[Identifier]) -> list[Identifier]:
+def indexed(identifiers: Iterable[Identifier], agency: str) -> tuple[Identifier, ...]:
+    """An event's identifiers as the index holds them: local ids qualified by the agency
+    that issued them (an operator names them so too: ``local_id:<agency>/<value>``)."""
+    return tuple(Identifier(i.scheme, f"{agency}/{i.value}") if i.scheme == "local_id" else i
+                 for i in identifiers)
+
+
+def strongest_first(identifiers: Iterable[Identifier]) -> list[Identifier]:
     return sorted(identifiers, key=lambda i: (_RANK.get(i.scheme, len(_RANK)), i.value))
 
 
@@ -295,6 +314,11 @@ def split(index: PersonIndex, identifiers: Sequence[Identifier], new_id: NewId
     changes: list[Change] = []
     _recorded(index, changes, Separated(new_id(), person, tuple(identifiers), OPERATOR))
     return changes
+
+
+def merged_into(index: PersonIndex, person: str) -> set[str]:
+    """``person`` and every person id that resolves to it through merges."""
+    return _came_with(index, person, stop=set())
 
 
 def _kept_apart(index: PersonIndex, a: str, b: str) -> bool:

@@ -44,7 +44,9 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
         if log_check is not None:
             await log_check.start()
         guard = TopicGuard(producer) if settings.api_confirm_writes else None
-        yield Gateway(pool, EventPublisher(producer, settings.topics, timeout, guard),
+        publisher = EventPublisher(producer, settings.topics, settings.subject_keys(),
+                                   timeout, guard)
+        yield Gateway(pool, publisher,
                       CredentialCache(pool, settings.api_credential_cache_seconds), log_check,
                       # By then the claimant has recorded, released or died: its produce
                       # gives up after `timeout` (see gateway_producer).

@@ -20,6 +20,7 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
 from services.common.logging import configure_logging, logging_config  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
+from services.identity.cli import register_commands as register_person_commands  # noqa: E402
 from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
 from services.stack.local import load_stack_env  # noqa: E402
 
@@ -234,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--out", help="write the events as JSON lines to this file")
     tl = add("timeline", cmd_timeline, "show a person's cross-agency timeline")
     group = tl.add_mutually_exclusive_group(required=True)
-    group.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919")
+    group.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919 (a "
+                       "local id names its agency: local_id:<agency>/<value>)")
     group.add_argument("--busiest", type=int, help="show the N people with most agencies")
     rb = add("rebuild", cmd_rebuild, "rebuild read models from the archive (or the log) "
              "into a shadow schema (resumes if interrupted); --check compares it with the live one")
@@ -260,6 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "they would hold and raise; nothing is written or published")
     # The gateway contributes its own subcommands (agency credentials, publishing).
     register_ingest_commands(sub, _settings)
+    register_person_commands(sub, _settings)
     return parser
 
 

@@ -279,7 +279,7 @@ class Rebuild:
                 runner = CatchUp(pool, self.registry, self.settings.processor_group,
                                  self.settings.topics.person_events, self.batch_size,
                                  source=source)
-                self.stage.forget()
+                self.stage.drop_cached()
                 await runner.finish_within(conn, names)
                 for name in names:
                     if await conn.fetchval(positions_sql.IN_STEP_EVERYWHERE, name,

@@ -38,7 +38,7 @@ async def publish_events(settings: Settings, events: list[AgencyEvent], *,
         with Progress(disable=not show_progress) as progress:
             task = progress.add_task("publishing", total=len(events))
             pending = []
-            log = EventLog(producer, settings.topics)
+            log = EventLog(producer, settings.topics, settings.subject_keys())
             for event in events:
                 pending.append(await log.send(event))
                 if len(pending) >= 5_000:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -20,6 +20,7 @@ from services.common.db import create_pool, wait_and_migrate
 from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
 from services.common.kafka import TopicGuard, ensure_topics, make_producer
+from services.common.records import Message
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
 from services.processor.adapters import read_model_positions, store
@@ -27,7 +28,7 @@ from services.processor.catch_up import CatchUp
 from services.processor.clock import Clock, StreamClock, WallClock
 from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack
 from services.processor.entrypoints.intake import processor_intake
-from services.processor.pipeline import BatchProcessor
+from services.processor.pipeline import BatchProcessor, Forward
 from services.processor.read_models import Registry, read_models
 from services.processor.rules_stage import DeadlineWatch, RuleStage
 
@@ -76,6 +77,17 @@ def _caught_up(intake: TrackedConsumer, admission: TrackedConsumer) -> Callable[
     return partitions
 
 
+def forwarder(producer: AIOKafkaProducer, topic: str, guard: TopicGuard) -> Forward:
+    """Puts person events back on their topic under the person id they resolve to now."""
+    async def forward(messages: Sequence[tuple[Message, str]]) -> None:
+        await guard.require([topic])
+        sends = [await producer.send(topic, m.value, key=person.encode(), headers=[
+            *m.headers, ("joinedup-rekeyed-from-partition", str(m.partition).encode())])
+            for m, person in messages]
+        await asyncio.gather(*sends)
+    return forward
+
+
 def load_pack(settings: Settings) -> RulePack:
     """The rule pack, validated at start: a bad file stops the worker with line and field."""
     return load_rule_pack(settings.rule_pack or default_pack_path())
@@ -122,6 +134,7 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
         raise
     pipeline = BatchProcessor(
         pool, dead_letters, consumer=settings.processor_group, read_models=kept,
+        forward=forwarder(producer, settings.topics.person_events, guard),
         publish_alerts=alerts.publish if rules else None)
     catching_up = CatchUp(pool, kept, settings.processor_group,
                           settings.topics.person_events)

@@ -1,10 +1,14 @@
 """One batch of agency-event messages, from bytes to committed read models.
 
 1. decode and check every message; the bad ones go to the dead-letter topic (durably);
-2. in ONE PostgreSQL transaction: archive the events (the archive says which are new), apply
-   the new ones to every read model of the registry (timeline, identifiers, referrals,
-   caseload, rules and the alerts they raise) that is in step on their partition, record
-   each read model's position and the consumer position;
+2. in ONE PostgreSQL transaction: ask the person index which person each event is (an
+   event keyed by another person id, a merge having moved its records since it was keyed,
+   is put back on the topic under the right key and skipped here, so one person's events
+   are applied in one partition only), archive the events (the archive says which are
+   new), apply the new ones to every read model of the registry (timeline, identifiers,
+   referrals, caseload, rules and the alerts they raise) that is in step on their
+   partition, regroup the people a merge or separation in the batch concerns
+   (``regroup.py``), record each read model's position and the consumer position;
 3. after commit, publish the alert events the batch produced.
 
 A redelivered message finds its event already archived, so its effects are not applied twice.
@@ -29,17 +33,26 @@ from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.positions import Move, PositionConflict
 from services.common.records import Message
 from services.common.serde.agency_event import read_event
+from services.common.serde.avro import identity_codec
 from services.common.tracked_consumer import Batch
 from services.common.validation import message_refusal
+from services.identity.codec import decode_identity_event
+from services.identity.lookup import after_writer, people_of, recorded
 from services.processor.adapters import read_model_positions, store
 from services.processor.adapters.store import Received
 from services.processor.read_models import Registry
+from services.processor.regroup import Regroup, regroup
 
 log = structlog.get_logger("joinedup.processor")
 
+class NotYetResolved(RuntimeError):
+    """An event whose identifiers the person index does not hold yet: the identity step
+    forwards before its transaction commits, so the batch is retried once it has."""
+
+
 #: Failures of the servers or of the position, not of the message: the whole batch is retried
 #: from the stored position, never parked. (Class 40 is a deadlock or serialisation failure.)
-RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE, PositionConflict,
+RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE, PositionConflict, NotYetResolved,
          asyncpg.exceptions.TransactionRollbackError,
          # a read model's tables were replaced under a prepared statement (a rebuild
          # switched over): the retry prepares it again
@@ -59,6 +72,7 @@ class Decoded:
     moves: Sequence[Move]
     received: list[Received]
     rejected: list[Rejected]
+    regroups: list[Regroup] = dataclasses.field(default_factory=list)
 
 
 @dataclass
@@ -70,12 +84,17 @@ class BatchResult:
 
 
 AlertPublisher = Callable[[], Awaitable[object]]
+#: puts messages back on the person-events topic, each under the person id given (awaited:
+#: acknowledged before the batch's position moves past the originals)
+Forward = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 
 
 class BatchProcessor:
     def __init__(self, pool: asyncpg.Pool, dead_letters: DeadLetterTopic, consumer: str,
-                 read_models: Registry, publish_alerts: AlertPublisher | None = None) -> None:
+                 read_models: Registry, forward: Forward,
+                 publish_alerts: AlertPublisher | None = None) -> None:
         self._pool = pool
+        self._forward = forward
         self._dead_letters = dead_letters
         self._consumer = consumer
         self.read_models = read_models
@@ -84,8 +103,8 @@ class BatchProcessor:
     async def prepare(self, batch: Batch) -> Decoded:
         """The CPU half of a batch (bytes to checked events). The intake runs it for the next
         batch while the previous batch's transaction waits on PostgreSQL."""
-        received, rejected = await self._decode(batch.messages)
-        return Decoded(batch.messages, batch.moves, received, rejected)
+        received, rejected, regroups = await self._decode(batch.messages)
+        return Decoded(batch.messages, batch.moves, received, rejected, regroups)
 
     async def process(self, batch: Batch) -> BatchResult:
         return await self.apply(await self.prepare(batch))
@@ -137,14 +156,23 @@ class BatchProcessor:
                     steps = await read_model_positions.in_step(conn, models.names,
                                                                decoded.moves)
                     models.follow(steps.generations)
+                    received = await self._resolve(conn, received)
                     archived = await store.archive(conn, received)
                     fresh = archived.fresh
                     clashes = [_clash(item) for item in archived.clashes]
                     if clashes:  # parked before the position moves past them
                         await self._dead_letters.park(clashes)
                         rejected = [*rejected, *clashes]
-                    if fresh:
-                        result.alert_events = await models.apply(conn, fresh, steps.in_step)
+                    alerts = await models.apply(conn, fresh, steps.in_step) if fresh else []
+                    if decoded.regroups:  # decided by a transaction that may be open
+                        await after_writer(conn)
+                    for job in decoded.regroups:
+                        if await recorded(conn, job.change.change_id):
+                            alerts += await regroup(conn, models, job, steps.in_step)
+                        else:  # its decision rolled back: decided again, with its own message
+                            log.warning("identity change not recorded; skipped",
+                                        change=job.change.change_id, partition=job.partition)
+                    result.alert_events = alerts
                     await record_dead_letters(conn, [r.parked for r in rejected])
                     await read_model_positions.advance(conn, steps.in_step, decoded.moves)
                     clocks = _clocks(fresh)
@@ -165,21 +193,53 @@ class BatchProcessor:
                 log.warning("alert events wait in the outbox", error=type(exc).__name__)
         return result
 
-    async def _decode(self, messages: Sequence[Message]) -> tuple[list[Received], list[Rejected]]:
+    async def _resolve(self, conn: asyncpg.Connection, received: list[Received]
+                       ) -> list[Received]:
+        """Each event filed under the person it is now; those keyed by another person id
+        are forwarded under the right one and left out here."""
+        people = await people_of(conn, [r.event for r in received])
+        if any(p is None or (r.key not in (None, p)) for r, p in zip(received, people,
+                                                                  strict=True)):
+            # resolved by a transaction that may still be open: wait for it, ask again
+            await after_writer(conn)
+            people = await people_of(conn, [r.event for r in received])
+        if None in people:
+            raise NotYetResolved("an event the person index does not hold yet")
+        here: list[Received] = []
+        elsewhere: list[tuple[Message, str]] = []
+        for r, person in zip(received, people, strict=True):
+            assert person is not None
+            if r.message is None or r.key in (None, person):
+                here.append(dataclasses.replace(r, event=r.event.for_person(person)))
+            else:
+                elsewhere.append((r.message, person))
+        if elsewhere:
+            await self._forward(elsewhere)
+        return here
+
+    async def _decode(self, messages: Sequence[Message]
+                      ) -> tuple[list[Received], list[Rejected], list[Regroup]]:
         received: list[Received] = []
         rejected: list[Rejected] = []
+        regroups: list[Regroup] = []
         for m in messages:
+            if identity_codec().wrote(m.value) and m.key is not None:
+                assert m.value is not None
+                regroups.append(Regroup(m.key.decode(), decode_identity_event(m.value),
+                                        m.topic, m.partition))
+                continue
             event, reason = read_event(m.value)
             if event is not None:
                 reason = message_refusal(event, m.key)
             if event is not None and reason is None and m.value is not None:
-                received.append(Received(event, m.value, m.topic, m.partition, m.offset))
+                received.append(Received(event, m.value, m.topic, m.partition, m.offset,
+                                         message=m))
             else:
                 log.warning("message parked", topic=m.topic, partition=m.partition,
                             offset=m.offset, reason=reason)
                 rejected.append(Rejected(Parked(m.topic, m.partition, m.offset,
                                                 reason or "undecodable"), m.key, m.value))
-        return received, rejected
+        return received, rejected, regroups
 
 
 def _clocks(received: Sequence[Received]) -> dict[tuple[str, int], datetime]:

@@ -16,12 +16,15 @@ from typing import Protocol
 import asyncpg
 import structlog
 
+from projections.queries import alerts as alerts_sql
 from projections.queries import read_models as positions_sql
+from projections.queries import rules as rules_sql
 from services.alerts.events import AlertEvent
 from services.alerts.read_model import record_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
+from services.identity.codec import IdentityEvent
 from services.processor.adapters import rules_store
 from services.processor.adapters.store import Received
 from services.processor.clock import Clock
@@ -33,6 +36,7 @@ from services.processor.domain.rules import (
     RulePack,
     fire_due,
 )
+from services.processor.domain.rules.regrouping import corrected
 
 log = structlog.get_logger("joinedup.rules")
 
@@ -77,10 +81,10 @@ class RuleStage:
         people is dropped too: the next batch reads them back from PostgreSQL rather than
         trusting a cache that may be one batch behind (an expectation fulfilled in the lost
         acknowledgement's batch would otherwise fire as if still open)."""
-        self.forget(self._pending)
+        self.drop_cached(self._pending)
         self._pending.clear()
 
-    def forget(self, people: Iterable[str] | None = None) -> None:
+    def drop_cached(self, people: Iterable[str] | None = None) -> None:
         """Drop cached state: for `people`, or all of it (a rebalance)."""
         if people is None:
             self._cache.clear()
@@ -123,7 +127,7 @@ class RuleStage:
             s for p, s in final.items()
             if (s.lead_team, s.lead_team_since) != self._lead_teams.get(p, (None, None))])
         await record_alert_events(conn, alerts)
-        self._pending = final
+        self._pending.update(final)  # a regroup in the same transaction saves again
         return alerts
 
     def committed(self) -> None:
@@ -134,7 +138,38 @@ class RuleStage:
 
     def reset(self) -> None:
         self._pending.clear()
-        self.forget()
+        self.drop_cached()
+
+    async def forget(self, conn: asyncpg.Connection, people: Sequence[str]) -> None:
+        """A regroup folds these people's events again: their rule state goes (their alerts
+        stay: an alert is a duty team's record, brought in line by ``reconcile``)."""
+        await conn.execute(rules_sql.FORGET_RULE_STATE, people)
+        self.drop_cached(people)
+
+    async def reconcile(self, conn: asyncpg.Connection, person: str, partition: int,
+                        forgotten: Sequence[str], change: IdentityEvent) -> list[AlertEvent]:
+        """After a regroup folded ``person``'s events again: bring every alert of the
+        people regrouped, and of the expectations ``person`` now has, in line with its
+        expectation (``domain/rules/regrouping.py``).
+        Each correction names the identity change, so a replay makes the very same events.
+        (An expectation still open with no alert yet is left to the deadline timer.)"""
+        state = (await rules_store.load_states(conn, [person], change.at, None))[person]
+        now = {e.expectation_id: e for e in state.expectations}
+        rows = await conn.fetch(alerts_sql.ALERTS_TO_RECONCILE, list(forgotten), list(now))
+        again: list[Expectation] = []
+        events: list[AlertEvent] = []
+        for row in rows:
+            expectation = now.get(row["alert_id"])
+            if expectation is None:  # its trigger is another person's: their regroup
+                continue
+            saved, corrections = corrected(expectation, row["person_key"], row["status"],
+                                           person, change.change_id, change.at)
+            again += [saved] if saved is not None else []
+            events += corrections
+        await rules_store.save_expectations(conn, again, {person: partition})
+        await record_alert_events(conn, events)
+        self.drop_cached([person])
+        return events
 
 
 class DeadlineWatch:
@@ -206,7 +241,7 @@ class DeadlineWatch:
                                                             partition_of)
                         await record_alert_events(conn, [a for _, a in fired])
                 finally:  # committed or not (a lost COMMIT acknowledgement), reload them
-                    self._stage.forget(partition_of)
+                    self._stage.drop_cached(partition_of)
             if fired:
                 log.info("deadlines passed", alerts=len(fired))
                 await self._publisher.publish()

@@ -21,6 +21,7 @@ next to read). Each read model stores it in ``read_model_position`` (``archive_s
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
@@ -31,7 +32,9 @@ from aiokafka.errors import OffsetOutOfRangeError
 from projections.queries import read_models as sql
 from services.common.records import Message
 from services.common.serde.agency_event import read_event
+from services.common.serde.avro import identity_codec
 from services.common.validation import message_refusal
+from services.identity.lookup import people_of
 from services.processor.adapters import store
 from services.processor.adapters.store import Received
 
@@ -82,15 +85,18 @@ class ArchiveSource:
         """An archived body is one the live pipeline decoded and checked: one that no longer
         decodes (a schema removed since) is a bug to stop on, never to skip."""
         rows = await conn.fetch(sql.ARCHIVE_AFTER, self.topic, partition, after, limit)
-        events = [(row["seq"], self.received(row["seq"], row["body"], partition,
-                                             row["kafka_offset"])) for row in rows]
+        events = [(row["seq"], self.received(row, partition)) for row in rows]
         return Chunk(events, events[-1][0] if events else None)
 
-    def received(self, seq: int, body: bytes, partition: int, offset: int) -> Received:
-        event, reason = read_event(body)
+    def received(self, row: asyncpg.Record, partition: int) -> Received:
+        """The archived event, filed under the person the archive holds it for (a regroup
+        refiles it when records are linked or separated)."""
+        event, reason = read_event(row["body"])
         if event is None:
-            raise RuntimeError(f"archived event at seq {seq} no longer decodes: {reason}")
-        return Received(event, body, self.topic, partition, offset)
+            raise RuntimeError(f"archived event at seq {row['seq']} no longer decodes: "
+                               f"{reason}")
+        return Received(event.for_person(row["person_key"]), row["body"], self.topic,
+                        partition, row["kafka_offset"])
 
     async def more(self, conn: asyncpg.Connection, partition: int, after: int,
                    consumer_next: int | None) -> bool:
@@ -136,7 +142,16 @@ class LogSource:
                              f"not the one the live pipeline applied there")
         parked = {r["kafka_offset"] for r in await conn.fetch(
             sql.PARKED_BETWEEN, self.topic, partition, after, last.offset + 1)}
-        checked = [self._checked(m) for m in messages if m.offset not in parked]
+        # identity changes: the person index already holds their outcome, and each event
+        # below is filed under the person it resolves to now
+        checked = [self._checked(m) for m in messages
+                   if m.offset not in parked and not identity_codec().wrote(m.value)]
+        people = await people_of(conn, [r.event for r in checked])
+        if None in people:
+            raise LogDiffers(f"partition {partition}: an event the person index does not "
+                             f"hold, which the live pipeline applied")
+        checked = [dataclasses.replace(r, event=r.event.for_person(p))
+                   for r, p in zip(checked, people, strict=True) if p is not None]
         archived = await store.archive(conn, checked)
         if archived.clashes:
             raise LogDiffers(f"partition {partition}: an event id reused for another event "

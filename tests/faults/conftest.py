@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer
 
 from services.common.events import AgencyEvent
 from services.common.serde.agency_event import decode_event
+from services.common.serde.avro import identity_codec
 from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
 from services.processor.domain.rules import (
@@ -163,7 +164,8 @@ def start_worker(settings: Settings, data_dir: Path, **env: str) -> Worker:
 
 async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: int = 1500
                      ) -> list[tuple[int, int, AgencyEvent]]:
-    """(partition, offset, event) for everything on the processor's topic, in log order."""
+    """(partition, offset, event) for every agency event on the processor's topic, in log
+    order, each filed under the person id it is keyed by."""
     consumer = AIOKafkaConsumer(
         settings.topics.person_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
@@ -175,8 +177,10 @@ async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: 
             if not batch:
                 break
             for tp, records in batch.items():
-                found.extend((tp.partition, r.offset, decode_event(r.value))
-                             for r in records if r.value)
+                found.extend((tp.partition, r.offset,
+                              decode_event(r.value).for_person(r.key.decode()))
+                             for r in records
+                             if r.value and r.key and not identity_codec().wrote(r.value))
     finally:
         await consumer.stop()
     return sorted(found, key=lambda f: (f[0], f[1]))

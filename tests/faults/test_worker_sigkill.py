@@ -25,12 +25,11 @@ KILLS = 5
 
 
 async def _publish_foreign_alert(settings: Settings) -> str:
-    alert_id = alert_id_for("manual-check", "nhs_number:9990000018", "another-service",
-                            str(uuid.uuid4()))
+    alert_id = alert_id_for("manual-check", "another-service", str(uuid.uuid4()))
     at = datetime(2026, 8, 1, tzinfo=UTC)
     event = AlertEvent(
         alert_event_id=alert_event_id_for(alert_id, "raised"), alert_id=alert_id,
-        action="raised", at=at, person_key="nhs_number:9990000018", rule_id="manual-check",
+        action="raised", at=at, person_key=str(uuid.uuid4()), rule_id="manual-check",
         rule_version="1", severity="low", duty_team="test-team", title="A manual check",
         explanation="Raised by another service", source_reference="test",
         trigger_event_id=str(uuid.uuid4()), expected="nothing", window_start=at)

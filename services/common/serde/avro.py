@@ -95,6 +95,12 @@ class AvroCodec:
         fastavro.schemaless_writer(buffer, self.current.schema, record)
         return buffer.getvalue()
 
+    def wrote(self, data: bytes | None) -> bool:
+        """Whether ``data`` is single-object encoded with one of this family's schemas (tells
+        the families apart on a topic that carries more than one)."""
+        return (data is not None and len(data) >= 10 and data[:2] == MAGIC
+                and bytes(data[2:10]) in self._by_fingerprint)
+
     def writer_version(self, data: bytes) -> SchemaVersion:
         if len(data) < 10 or data[:2] != MAGIC:
             raise DecodeError("not Avro single-object encoding (missing C3 01 marker)")

@@ -18,7 +18,7 @@ from functools import cache
 from typing import Final
 
 from services.common.events import AgencyEvent
-from services.common.serde.avro import AvroCodec, agency_codec
+from services.common.serde.avro import AvroCodec, agency_codec, identity_codec
 
 CONTENT_TYPE: Final = "content-type"
 EVENT_TYPE: Final = "ce_type"
@@ -40,6 +40,16 @@ def content_type(codec: AvroCodec) -> str:
 @cache
 def _agency_content_type() -> bytes:
     return content_type(agency_codec()).encode()
+
+
+@cache
+def _identity_content_type() -> bytes:
+    return content_type(identity_codec()).encode()
+
+
+def identity_event_headers(kind: str) -> Headers:
+    """An identity change forwarded onto the person-events topic (``identity.merged``...)."""
+    return [(CONTENT_TYPE, _identity_content_type()), (EVENT_TYPE, f"identity.{kind}".encode())]
 
 
 def valid_traceparent(value: str | None) -> str | None:

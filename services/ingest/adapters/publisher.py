@@ -13,6 +13,7 @@ from aiokafka.errors import KafkaError
 from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
 from services.common.kafka import TopicGuard, make_producer
+from services.common.message_keys import SubjectKeys
 from services.common.settings import Settings, Topics
 
 log = structlog.get_logger("joinedup.ingest")
@@ -40,10 +41,10 @@ class EventPublisher:
     """Writes each event to its agency's own topic (the gateway writes as the agency it
     authenticated; admission checks the event's agency against the topic)."""
 
-    def __init__(self, producer: AIOKafkaProducer, topics: Topics, timeout: float,
-                 guard: TopicGuard | None = None) -> None:
+    def __init__(self, producer: AIOKafkaProducer, topics: Topics, keys: SubjectKeys,
+                 timeout: float, guard: TopicGuard | None = None) -> None:
         self._producer = producer
-        self._log = EventLog(producer, topics)
+        self._log = EventLog(producer, topics, keys)
         self._topics = topics
         self._timeout = timeout
         self._guard = guard

@@ -104,6 +104,12 @@ def content_hash(event: AgencyEvent) -> str:
     """
     canonical = _plain(event)
     canonical.pop("schema_version")
+    # Not the agency's content: the person id is filed later, the strongest identifier is
+    # derived. Receipts recorded before the identity step hashed the derived key under its
+    # old name, so it stays in, as it was, for their hashes to match.
+    canonical.pop("person_key")
+    canonical.pop("_strongest")
+    canonical["_person_key"] = event.identifier_key
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=_jsonable)
     # surrogatepass: the same bytes as UTF-8 for any valid text, and no UnicodeEncodeError

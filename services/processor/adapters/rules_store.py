@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -18,14 +18,16 @@ from services.processor.domain.rules import Expectation, Marker, PersonRuleState
 
 
 async def load_states(conn: asyncpg.Connection, people: Sequence[str], now: datetime,
-                      horizon: timedelta) -> dict[str, PersonRuleState]:
+                      horizon: timedelta | None) -> dict[str, PersonRuleState]:
     """Rule state for each person: live expectations, closed ones within the pack's horizon
-    (so a duplicate trigger finds them), markers and the lead professional's team."""
+    (so a duplicate trigger finds them; every closed one without a horizon), markers and the
+    lead professional's team."""
     if not people:
         return {}
     expectations: dict[str, list[Expectation]] = {p: [] for p in people}
     markers: dict[str, list[Marker]] = {p: [] for p in people}
-    for row in await conn.fetch(sql.PERSON_EXPECTATIONS, people, now - horizon):
+    kept_from = now - horizon if horizon is not None else datetime.min.replace(tzinfo=UTC)
+    for row in await conn.fetch(sql.PERSON_EXPECTATIONS, people, kept_from):
         e = from_jsonable(Expectation, json.loads(row["state"]))
         expectations[e.person_key].append(e)
     for row in await conn.fetch(sql.PERSON_MARKERS, people):

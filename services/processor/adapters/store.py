@@ -15,6 +15,7 @@ import asyncpg
 
 from projections.queries import backbone as sql
 from services.common.events import AgencyEvent
+from services.common.records import Message
 from services.common.serde.agency_event import decode_event
 
 
@@ -27,6 +28,13 @@ class Received:
     topic: str
     partition: int
     offset: int
+    message: Message | None = None  # as read from the topic (None: from the archive)
+
+    @property
+    def key(self) -> str | None:
+        """The person id the message was keyed by, if it was read from a topic."""
+        key = self.message.key if self.message is not None else None
+        return key.decode(errors="replace") if key is not None else None
 
 
 async def prepare_connection(conn: asyncpg.Connection) -> None:

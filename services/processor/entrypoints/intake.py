@@ -24,5 +24,5 @@ def processor_intake(settings: Settings, pool: asyncpg.Pool, pipeline: BatchProc
                      ) -> TrackedConsumer:
     return TrackedConsumer(
         settings, pool, pipeline, name=settings.processor_group, group=settings.processor_group,
-        topics=[settings.topics.person_events], on_revoke=stage.forget, health=health,
+        topics=[settings.topics.person_events], on_revoke=stage.drop_cached, health=health,
         metrics=metrics, reset_policy=settings.on_log_reset)

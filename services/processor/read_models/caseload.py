@@ -27,6 +27,9 @@ def update_caseload(state: PersonCaseload | None, event: AgencyEvent
 
 
 class CaseloadStore(Uncached):
+    async def forget(self, conn: asyncpg.Connection, people: Sequence[str]) -> None:
+        await conn.execute(sql.FORGET_CASELOADS, people)
+
 
     async def load(self, conn: asyncpg.Connection, keys: Sequence[str],
                    batch: Sequence[Received]) -> dict[str, PersonCaseload]:

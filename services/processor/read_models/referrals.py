@@ -26,6 +26,9 @@ def track_referral(state: ReferralState | None, event: AgencyEvent
 
 
 class ReferralStore(Uncached):
+    async def forget(self, conn: asyncpg.Connection, people: Sequence[str]) -> None:
+        await conn.execute(sql.FORGET_REFERRALS, people)
+
 
     async def load(self, conn: asyncpg.Connection, keys: Sequence[str],
                    batch: Sequence[Received]) -> dict[str, ReferralState]:

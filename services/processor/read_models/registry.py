@@ -58,6 +58,10 @@ class Store(Protocol[K, S, C_contra]):
     def reset(self) -> None:
         """Forget any cache: the read model's tables were replaced (a rebuild switched)."""
 
+    async def forget(self, conn: asyncpg.Connection, people: Sequence[str]) -> None:
+        """Delete what the read model holds for these person ids (cache included): records
+        were linked or separated, and their archived events are folded again."""
+
 
 class Uncached:
     """Base for stores that keep no cache and share their tables with no timer: no lock, and

@@ -17,6 +17,9 @@ def record_on_timeline(state: None, event: AgencyEvent) -> tuple[None, list[Time
 
 
 class TimelineStore(Stateless[TimelineEntry]):
+    async def forget(self, conn: asyncpg.Connection, people: Sequence[str]) -> None:
+        await conn.execute(sql.FORGET_TIMELINES, people)
+
     async def write(self, conn: asyncpg.Connection, changes: Sequence[TimelineEntry]) -> None:
         if changes:  # only events the archive just called new reach here: COPY cannot collide
             await conn.copy_records_to_table(

@@ -119,7 +119,7 @@ async def _write(settings: Settings, event: AgencyEvent) -> Any:
     producer = make_producer(settings)
     await producer.start()
     try:
-        return await (await EventLog(producer, settings.topics).send(event))
+        return await (await EventLog(producer, settings.topics, settings.subject_keys()).send(event))
     finally:
         await producer.stop()
 

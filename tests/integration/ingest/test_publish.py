@@ -12,13 +12,14 @@ import pytest
 
 from services.common.serde.agency_json import event_to_json
 from services.ingest.credentials import create_agency, revoke_credential, rotate_credential
-from tests.factories import SOURCES, contact, referral, transition
+from tests.factories import NHS, SOURCES, contact, referral, transition
 from tests.integration.ingest.conftest import Gateway, copies, topic_events
 
 pytestmark = pytest.mark.integration
 
 
-async def test_accepted_event_is_on_the_topic_keyed_by_person(gateway: Gateway) -> None:
+async def test_accepted_event_is_on_the_topic_keyed_by_a_pseudonym_of_the_person(
+        gateway: Gateway) -> None:
     event = referral("made")
     async with gateway.client() as http:
         response = await http.post("/v1/events", json=event_to_json(event))
@@ -27,7 +28,9 @@ async def test_accepted_event_is_on_the_topic_keyed_by_person(gateway: Gateway) 
     assert body["status"] == "accepted" and body["event_id"] == event.event_id
     found = await topic_events(gateway.settings)
     [(key, written)] = found
-    assert key == event.person_key.encode()
+    # the same key for each of the person's events, and no identifier in it
+    assert key == gateway.settings.subject_keys().of(event)
+    assert NHS.encode() not in key and len(key) == 32
     assert written == event
     assert body["offset"] >= 0 and 0 <= body["partition"] < gateway.settings.topic_partitions
 

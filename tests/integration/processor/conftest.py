@@ -42,7 +42,7 @@ async def publish(settings: Settings, events: Sequence[AgencyEvent]) -> None:
     producer = make_producer(settings)
     await producer.start()
     try:
-        log = EventLog(producer, settings.topics)
+        log = EventLog(producer, settings.topics, settings.subject_keys())
         sends = [await log.send(e) for e in events]
         await asyncio.gather(*sends)
     finally:

@@ -30,7 +30,7 @@ SELECT (SELECT count(*) FROM event_archive) AS archive,
 async def test_out_of_order_population_gives_complete_ordered_timelines(
         running: Processor) -> None:
     events = simulate(seed=3, people=120, months=6, start=datetime(2026, 1, 5, tzinfo=UTC))
-    people = {e.person_key for e in events}
+    people = {e.identifier_key for e in events}  # each simulated person's NHS number
     agencies = {e.source.agency for e in events}
     assert len(events) >= 1_000 and len(people) >= 100 and len(agencies) >= 4
     await register_sources(running.pool, {(e.source.agency, e.source.service_kind)
@@ -40,9 +40,14 @@ async def test_out_of_order_population_gives_complete_ordered_timelines(
     await publish(running.settings, shuffled)
     await wait_for(running.pool, "SELECT count(*) FROM event_archive", len(events))
 
+    # one person id per simulated person, and each one's timeline
+    person_of = {e.identifier_key: await running.pool.fetchval(
+        "SELECT person_id::text FROM person_index_identifier WHERE scheme = $1 AND value = $2",
+        e.strongest.scheme, e.strongest.value) for e in events}
+    assert len(set(person_of.values())) == len(people) and None not in person_of.values()
     expected: dict[str, list[str]] = defaultdict(list)
     for e in sorted(events, key=lambda e: (e.occurred_at, e.recorded_at, e.event_id)):
-        expected[e.person_key].append(e.event_id)
+        expected[person_of[e.identifier_key]].append(e.event_id)
     rows = await running.pool.fetch(SNAPSHOT)
     actual = {r["person_key"]: list(r["ids"]) for r in rows}
     assert actual == dict(expected)           # complete, ordered, no duplicates, nobody extra

@@ -12,14 +12,13 @@ from services.alerts.domain import Alert, apply_alert_event, fold_alert_events
 from services.alerts.events import AlertEvent, alert_event_id_for, alert_id_for
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-ALERT_ID = alert_id_for("stuck-between-services", "nhs_number:9434765919", "hmp-leeds",
-                        "5f0c6f2e-8a59-4b8f-9d4e-3f7c1f0f2a11")
+ALERT_ID = alert_id_for("stuck-between-services", "hmp-leeds", "5f0c6f2e-8a59-4b8f-9d4e-3f7c1f0f2a11")
 
 
 def event(action: str, at: datetime = T0, suffix: str = "", **fields: object) -> AlertEvent:
     base: dict[str, object] = dict(
         alert_event_id=alert_event_id_for(ALERT_ID, action + suffix), alert_id=ALERT_ID,
-        action=action, at=at, person_key="nhs_number:9434765919",
+        action=action, at=at, person_key="3f2b8a64-0c1d-4e5f-9a7b-6c5d4e3f2a10",
         rule_id="stuck-between-services", rule_version="1", severity="high",
         duty_team="housing:E08000035", title="Stuck between services",
         explanation="declined twice", source_reference="NICE NG58",
@@ -82,3 +81,19 @@ def test_any_arrival_order_folds_to_the_same_alert(minutes: list[int], resolve: 
     assert written.last_evidence_at == (
         T0 + timedelta(minutes=max(minutes)) if minutes else None)
     assert written.raised_at == T0
+
+
+def test_an_alert_moves_with_its_records_and_a_separation_reopens_it() -> None:
+    raised, _ = apply_alert_event(None, event("raised"))
+    moved, rows = apply_alert_event(raised, event("moved", suffix="|c1", person_key="p-2"))
+    assert moved is not None and rows == [moved]
+    assert (moved.person_key, moved.status) == ("p-2", "open")
+    resolved, _ = apply_alert_event(moved, event("resolved", T0 + timedelta(hours=1),
+                                                 resolution="records linked: met"))
+    assert resolved is not None and resolved.status == "resolved"
+    reopened, rows = apply_alert_event(resolved, event("reopened", T0 + timedelta(hours=2),
+                                                       suffix="|c2", person_key="p-3"))
+    assert reopened is not None and rows == [reopened]
+    assert (reopened.status, reopened.resolution, reopened.resolved_at,
+            reopened.person_key) == ("open", None, None, "p-3")
+    assert apply_alert_event(None, event("reopened")) == (None, [])  # nothing raised yet

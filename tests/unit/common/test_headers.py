@@ -31,7 +31,7 @@ def test_content_type_names_the_writer_schema_and_its_fingerprint() -> None:
 def test_no_header_carries_an_identifier() -> None:
     event = f.contact("attended")
     text = b" ".join(v for _, v in agency_event_headers(event, TRACE))
-    assert f.NHS.encode() not in text and event.person_key.encode() not in text
+    assert f.NHS.encode() not in text and event.identifier_key.encode() not in text
 
 
 @given(st.text(max_size=80))

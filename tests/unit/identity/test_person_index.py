@@ -18,6 +18,7 @@ from services.identity.domain import (
     PersonIndex,
     PossibleMatch,
     apply_change,
+    indexed,
     link,
     resolve,
     split,
@@ -75,11 +76,28 @@ def test_people_with_different_nhs_numbers_are_never_merged_by_the_rule() -> Non
 
 
 def test_a_second_nhs_number_is_not_attached_to_a_person() -> None:
+    """The NHS number is the event's strongest identifier: it names a new person, possibly
+    the CRN's (an operator decides); the CRN stays where it was."""
     index, new_id = PersonIndex(), new_ids()
     person, _ = resolve(index, [NHS_A, CRN_A], new_id)
-    same, changes = resolve(index, [CRN_A, NHS_B], new_id)
+    other, changes = resolve(index, [CRN_A, NHS_B], new_id)
+    assert other != person and [type(c) for c in changes] == [Identified, PossibleMatch]
+    assert index.person_of(NHS_B) == other and index.person_of(CRN_A) == person
+    assert changes[1].person_ids == (person, other)  # type: ignore[union-attr]
+
+
+def test_a_clashing_identifier_that_is_not_the_strongest_is_left_out() -> None:
+    index, new_id = PersonIndex(), new_ids()
+    person, _ = resolve(index, [NHS_A, NOMS_A], new_id)
+    same, changes = resolve(index, [NHS_A, Identifier("noms_number", "Z9999ZZ")], new_id)
     assert same == person and [type(c) for c in changes] == [PossibleMatch]
-    assert index.person_of(NHS_B) is None
+    assert index.person_of(Identifier("noms_number", "Z9999ZZ")) is None
+
+
+def test_local_ids_are_held_qualified_by_their_agency() -> None:
+    ids = (Identifier("nhs_number", "9434765919"), Identifier("local_id", "RIO-1"))
+    assert indexed(ids, "mh-trust-leeds") == (
+        ids[0], Identifier("local_id", "mh-trust-leeds/RIO-1"))
 
 
 def test_unlink_revives_the_absorbed_person_and_an_operators_split_is_never_re_merged() -> None:

@@ -90,8 +90,9 @@ def test_accepting_a_referral_puts_the_receiving_agency_on_the_caseload() -> Non
 
 
 def test_each_read_model_folds_the_families_it_reads() -> None:
-    events = [*LOOP, f.transition("occurred", "PRISON_RELEASE", reason="RELEASED",
-                                  accommodation_on_leaving="NO_FIXED_ABODE")]
+    events = [e.for_person("person-1") for e in [
+        *LOOP, f.transition("occurred", "PRISON_RELEASE", reason="RELEASED",
+                            accommodation_on_leaving="NO_FIXED_ABODE")]]
     registry = read_models()
     assert registry.names == ("timeline", "identifiers", "referrals", "caseload")
     states: dict = {name: {} for name in registry.names}
@@ -100,8 +101,8 @@ def test_each_read_model_folds_the_families_it_reads() -> None:
     assert len(changes["identifiers"]) == len(events)  # one identifier each
     assert states["referrals"]["r-1"].status == "completed"
     assert len(changes["referrals"]) == 4              # the referral's history
-    assert set(states["caseload"][f"nhs_number:{f.NHS}"]) == {"hmp-leeds", "leeds-housing"}
-    assert registry["referrals"].concerned(events) == LOOP  # a release is not a referral
+    assert set(states["caseload"]["person-1"]) == {"hmp-leeds", "leeds-housing"}
+    assert registry["referrals"].concerned(events) == events[:-1]  # a release is not one
 
 
 def test_a_fold_returns_a_new_state_and_leaves_the_old_one_alone() -> None:

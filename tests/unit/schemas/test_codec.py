@@ -8,6 +8,7 @@ drops a field without a default or changes a type), these tests fail.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import itertools
 from datetime import date
@@ -65,7 +66,7 @@ def test_version_1_messages_stay_readable(path: Path) -> None:
     assert event.source.agency == "mh-trust-leeds"
     if event.family == "contact":
         assert event.payload.referral_id is None  # type: ignore[union-attr]
-    assert event.person_key == "nhs_number:9434765919"
+    assert event.identifier_key == "nhs_number:9434765919"
 
 
 def test_there_is_a_version_1_fixture_per_family() -> None:
@@ -172,8 +173,22 @@ def test_a_version_1_alert_event_stays_readable() -> None:
     from services.alerts.codec import decode_alert_event
 
     alert = decode_alert_event((FIXTURES / "alert_event.v1.resolved.bin").read_bytes())
-    assert alert.schema_version == 1 and alert_codec().current.version == 2
+    assert alert.schema_version == 1 and alert_codec().current.version == 3
     assert (alert.action, alert.resolving_event_id, alert.actor) == (
         "resolved", "evt-2", "rules-engine")
     assert (alert.evidence_event_id, alert.evidence_agency, alert.detail) == (None, None, None)
     assert alert.at.isoformat() == "2026-03-05T13:00:00+00:00"
+
+
+def test_a_version_2_alert_event_stays_readable() -> None:
+    """Written before v3 added 'moved' and 'reopened' (records linked or separated)."""
+    from services.alerts.codec import decode_alert_event, encode_alert_event
+
+    data = (FIXTURES / "alert_event.v2.evidence.bin").read_bytes()
+    alert = decode_alert_event(data)
+    assert alert.schema_version == 2
+    assert (alert.action, alert.evidence_agency, alert.detail) == (
+        "evidence", "forward-leeds", "referral.declined")
+    reopened = decode_alert_event(encode_alert_event(dataclasses.replace(
+        alert, action="reopened", alert_event_id="8d0f7780-8536-41ef-855c-f18ac2e01bf8")))
+    assert (reopened.action, reopened.schema_version) == ("reopened", 3)

@@ -18,7 +18,7 @@ Share = tuple[int, int]
 def by_person(events: Iterable[AgencyEvent]) -> dict[str, list[AgencyEvent]]:
     people: dict[str, list[AgencyEvent]] = defaultdict(list)
     for event in events:
-        people[event.person_key].append(event)
+        people[event.identifier_key].append(event)
     for history in people.values():
         history.sort(key=lambda e: e.occurred_at)
     return people

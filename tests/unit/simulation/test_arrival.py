@@ -37,7 +37,7 @@ def test_the_agencies_interleave_differently() -> None:
     assert len(EVENTS) > 300
     assert [e.event_id for e in shuffled] != [e.event_id for e in EVENTS]
     # Some person now sees a later-recorded event first: out-of-order arrival to test against.
-    assert any(a.person_key == b.person_key and a.recorded_at > b.recorded_at
+    assert any(a.identifier_key == b.identifier_key and a.recorded_at > b.recorded_at
                for a, b in zip(shuffled, shuffled[1:], strict=False))
 
 

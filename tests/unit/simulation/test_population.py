@@ -47,14 +47,14 @@ def test_same_seed_gives_identical_events_and_bytes(small: list[AgencyEvent]) ->
 def test_different_seeds_give_different_populations(small: list[AgencyEvent]) -> None:
     other = simulate(seed=6, people=400, months=6, start=START)
     assert {e.event_id for e in other}.isdisjoint({e.event_id for e in small})
-    assert {e.person_key for e in other} != {e.person_key for e in small}
+    assert {e.identifier_key for e in other} != {e.identifier_key for e in small}
 
 
 def test_a_persons_history_does_not_depend_on_population_size() -> None:
     few = simulate(seed=9, people=20, months=3, start=START)
     many = simulate(seed=9, people=60, months=3, start=START)
-    keys = {e.person_key for e in few}
-    assert [e for e in many if e.person_key in keys] == few
+    keys = {e.identifier_key for e in few}
+    assert [e for e in many if e.identifier_key in keys] == few
 
 
 def test_volume_fits_the_downstream_tests_and_benchmarks(small: list[AgencyEvent],
@@ -63,7 +63,7 @@ def test_volume_fits_the_downstream_tests_and_benchmarks(small: list[AgencyEvent
     assert 10 <= len(small) / 400 <= 25             # events per person over six months
     assert 18 <= len(year) / 3000 <= 40             # ... over a year
     assert len({e.source.agency for e in small}) >= 15
-    assert len({e.person_key for e in year}) >= 0.9 * 3000  # nearly everyone is known to someone
+    assert len({e.identifier_key for e in year}) >= 0.9 * 3000  # nearly everyone is known to someone
 
 
 def test_every_event_survives_the_avro_round_trip(small: list[AgencyEvent]) -> None:
@@ -81,14 +81,14 @@ def test_nhs_numbers_are_valid_test_range_numbers_on_every_event(year: list[Agen
         nhs = [i.value for i in event.identifiers if i.scheme == "nhs_number"]
         assert len(nhs) == 1
         assert nhs_number_is_valid(nhs[0]) and nhs[0].startswith("999")
-        assert event.person_key == f"nhs_number:{nhs[0]}"
+        assert event.identifier_key == f"nhs_number:{nhs[0]}"
 
 
 def test_each_identifier_belongs_to_exactly_one_person(year: list[AgencyEvent]) -> None:
     owner: dict[tuple[str, str], set[str]] = defaultdict(set)
     for event in year:
         for identifier in event.identifiers:
-            owner[(identifier.scheme, identifier.value)].add(event.person_key)
+            owner[(identifier.scheme, identifier.value)].add(event.identifier_key)
     assert all(len(keys) == 1 for keys in owner.values())
     schemes = Counter(scheme for scheme, _ in owner)
     assert set(schemes) == {"nhs_number", "noms_number", "crn", "pnc_id", "local_id"}
@@ -199,7 +199,7 @@ def test_answers_never_come_before_what_they_answer(year: list[AgencyEvent]) -> 
         cause = by_event.get(event.causation_id or "")
         if cause is not None:
             answered += 1
-            assert cause.person_key == event.person_key
+            assert cause.identifier_key == event.identifier_key
             assert cause.occurred_at <= event.occurred_at
     assert answered > len(year) * 0.03
 

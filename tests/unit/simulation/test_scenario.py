@@ -19,7 +19,7 @@ START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 def test_each_scenario_is_one_valid_person(name: str) -> None:
     events = scenario(name, START)
     assert len(events) >= 2
-    assert len({e.person_key for e in events}) == 1
+    assert len({e.identifier_key for e in events}) == 1
     assert len({e.event_id for e in events}) == len(events)
     assert [e.recorded_at for e in events] == sorted(e.recorded_at for e in events)
     for event in events:
@@ -31,7 +31,7 @@ def test_each_scenario_is_one_valid_person(name: str) -> None:
 
 
 def test_scenarios_are_different_people() -> None:
-    keys = [scenario(name, START)[0].person_key for name in SCENARIOS]
+    keys = [scenario(name, START)[0].identifier_key for name in SCENARIOS]
     assert len(set(keys)) == len(keys)
 
 

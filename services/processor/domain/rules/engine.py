@@ -292,7 +292,7 @@ class _Run:
         Raised when the last event it stands on was recorded (``seen`` and ``known_at``, the
         other half or the context): under the worker's clock a half that arrives late runs
         at its own, earlier, recorded time, and the alert must not predate what it knew."""
-        expectation_id = alert_id_for(rule.id, self.person, seen.agency, seen.event_id)
+        expectation_id = alert_id_for(rule.id, seen.agency, seen.event_id)
         if expectation_id in self.expectations:
             return None  # the same trigger again: nothing changes
         at = max(self.now, seen.recorded_at, known_at or self.now)
@@ -305,7 +305,7 @@ class _Run:
 
     def open_deadline(self, rule: Rule, seen: Seen) -> None:
         assert rule.expect is not None and rule.window is not None
-        expectation_id = alert_id_for(rule.id, self.person, seen.agency, seen.event_id)
+        expectation_id = alert_id_for(rule.id, seen.agency, seen.event_id)
         if expectation_id in self.expectations:
             return  # the same trigger again: nothing changes
         due = due_at(rule.window, seen)

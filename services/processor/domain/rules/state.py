@@ -28,7 +28,7 @@ LIVE: Final = frozenset({OPEN, ALERTED})  # the statuses a later event can still
 class Expectation:
     """A rule waiting for something (or, for immediate rules, the alert it raised).
 
-    ``expectation_id`` is the alert id it raises: uuid5(rule, person, trigger event). The alert
+    ``expectation_id`` is the alert id it raises: uuid5(rule, trigger event). The alert
     text is written when the expectation opens, so firing it needs neither the rule pack nor
     the trigger event (a timer firing rows straight from PostgreSQL has neither).
     """

@@ -34,12 +34,10 @@ def test_dataclass_mirrors_the_schema_field_for_field() -> None:
 def test_ids_are_deterministic_uuid5() -> None:
     alert = raised_alert()
     mental_health = SOURCES["MENTAL_HEALTH"].agency  # who published the trigger
-    assert alert.alert_id == alert_id_for(alert.rule_id, alert.person_key, mental_health,
-                                          alert.trigger_event_id)
+    assert alert.alert_id == alert_id_for(alert.rule_id, mental_health, alert.trigger_event_id)
     # Event ids are unique per agency only: another agency's event with the same id is
     # another trigger, with another alert.
-    assert alert_id_for(alert.rule_id, alert.person_key, "another-agency",
-                        alert.trigger_event_id) != alert.alert_id
+    assert alert_id_for(alert.rule_id, "another-agency", alert.trigger_event_id) != alert.alert_id
     assert alert.alert_event_id == alert_event_id_for(alert.alert_id, "raised")
     assert alert_event_id_for(alert.alert_id, "resolved") != alert.alert_event_id
     assert raised_alert().alert_id != alert.alert_id  # another trigger event, another alert
