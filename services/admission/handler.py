@@ -31,7 +31,6 @@ from services.common.serde.agency_event import read_event
 from services.common.serde.headers import carried
 from services.common.settings import Topics
 from services.common.tracked_consumer import Batch
-from services.identity.domain import indexed
 from services.identity.index_store import IndexStore
 from services.identity.messages import regroup_messages
 
@@ -86,8 +85,7 @@ class Admission:
     async def _resolve_and_forward(self, conn: asyncpg.Connection, checked: Checked
                                    ) -> list[asyncio.Future[RecordMetadata]]:
         await self._identity.open(conn)
-        resolved = [self._identity.resolve(indexed(event.identifiers, event.source.agency))
-                    for _, event in checked.admitted]
+        resolved = [self._identity.admit(event) for _, event in checked.admitted]
         recorded = iter(await self._identity.record(
             conn, [c for _, changes in resolved for c in changes], datetime.now(UTC)))
         topic = self._topics.person_events

@@ -23,12 +23,18 @@ DISCHARGE_ACTIONS: Final = (
     "completed", "planned", "disengaged", "excluded", "moved_away", "transferred", "died",
 )
 CONTACT_ACTIONS: Final = ("attended", "missed", "follow_up", "care_plan_shared")
+#: The agency_event schema version writers use now (schemas/agency_event.v3.avsc).
+SCHEMA_VERSION: Final = 3
+
+#: An agency's notice about its own records of a person (HMPPS's prisoner-merged is "merged").
+IDENTITY_ACTIONS: Final = ("merged", "unmerged")
 
 EVENT_TYPES: Final[frozenset[str]] = frozenset(
     [f"referral.{a}" for a in REFERRAL_ACTIONS]
     + [f"transition.{a}" for a in TRANSITION_ACTIONS]
     + [f"discharge.{a}" for a in DISCHARGE_ACTIONS]
     + [f"contact.{a}" for a in CONTACT_ACTIONS]
+    + [f"identity.{a}" for a in IDENTITY_ACTIONS]
 )
 
 #: Kinds of service an agency runs. Referrals name the kind they are sent to; rules route on it.
@@ -130,13 +136,24 @@ class Contact:
     referral_id: str | None = None           # the referral the contact answers, if any
 
 
-Payload = Referral | Transition | Discharge | Contact
+@dataclass(frozen=True, slots=True)
+class IdentityNotice:
+    """``identity.merged``: the record this names is a duplicate of the one the event's
+    identifiers name, so the two are one person (HMPPS's prisoner-merged: the removed NOMS
+    number here, the kept one in the identifiers); ``identity.unmerged``: they are not. The
+    person index takes it as a link or unlink asserted by the publishing agency."""
+    other_scheme: str
+    other_value: str                         # an identifier value: personal data
+
+
+Payload = Referral | Transition | Discharge | Contact | IdentityNotice
 
 PAYLOAD_BY_FAMILY: Final[dict[str, type]] = {
     "referral": Referral,
     "transition": Transition,
     "discharge": Discharge,
     "contact": Contact,
+    "identity": IdentityNotice,
 }
 
 
@@ -150,7 +167,7 @@ class AgencyEvent:
     identifiers: tuple[Identifier, ...]
     payload: Payload
     sensitivity: str = "GENERAL"
-    schema_version: int = 2
+    schema_version: int = SCHEMA_VERSION
     causation_id: str | None = None  # v2: the event this one answers (e.g. the referral made)
     extra: dict[str, str] = field(default_factory=dict)  # free additionalInformation
     #: The opaque person id the identity step resolved the identifiers to (set by whoever

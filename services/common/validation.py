@@ -13,7 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from services.common.events import IDENTIFIER_SCHEMES, PAYLOAD_BY_FAMILY, AgencyEvent, Source
+from services.common.events import (
+    IDENTIFIER_SCHEMES,
+    PAYLOAD_BY_FAMILY,
+    AgencyEvent,
+    IdentityNotice,
+    Source,
+)
 from services.common.identifiers import identifier_problem
 from services.common.message_keys import carries_identifier
 
@@ -67,6 +73,15 @@ def event_problems(
         reason = identifier_problem(identifier.scheme, identifier.value)
         if reason:
             problems.append(Problem(f"{path}.value", reason, "invalid_identifier"))
+    if isinstance(event.payload, IdentityNotice):  # the other record's identifier
+        other = event.payload
+        if other.other_scheme not in IDENTIFIER_SCHEMES:
+            problems.append(Problem(
+                "payload.other_scheme",
+                f"unknown scheme; expected one of {', '.join(IDENTIFIER_SCHEMES)}",
+                "unknown_identifier_scheme"))
+        elif reason := identifier_problem(other.other_scheme, other.other_value):
+            problems.append(Problem("payload.other_value", reason, "invalid_identifier"))
     if not _storable(event):
         for path, text, what in _texts(event):
             reason = text_problem(text)

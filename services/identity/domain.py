@@ -100,7 +100,10 @@ class PersonIndex:
     origin: dict[Identifier, str] = field(default_factory=dict)    # the person it came with
     moved: dict[str, str] = field(default_factory=dict)            # merged id -> where it went
     born: dict[str, int] = field(default_factory=dict)             # person -> creation order
-    apart: set[frozenset[str]] = field(default_factory=set)        # split by an operator
+    #: pairs of identifiers an operator separated: records that are never one person again
+    #: unless an operator links them (kept by identifier, so they hold wherever either
+    #: record goes next: a later merge or separation moves identifiers between person ids)
+    apart: set[frozenset[Identifier]] = field(default_factory=set)
 
     def current(self, person_id: str) -> str:
         """Where a person id resolves now (an old id keeps resolving where it went)."""
@@ -139,10 +142,9 @@ def _attach(index: PersonIndex, person: str, identifiers: Iterable[Identifier],
 
 def _merged(index: PersonIndex, c: Merged) -> None:
     for absorbed in c.absorbed:
-        if c.asserted_by == OPERATOR:  # an operator's link undoes an operator's split
-            joined = _came_with(index, c.into, stop=set()), _came_with(index, absorbed,
-                                                                       stop=set())
-            index.apart -= {frozenset((x, y)) for x in joined[0] for y in joined[1]}
+        if c.asserted_by == OPERATOR and index.apart:  # an operator's link undoes a split
+            index.apart -= {frozenset((x, y)) for x in index.members[c.into]
+                            for y in index.members.get(absorbed, ())}
         for identifier in index.members.pop(absorbed, set()):
             index.owner[identifier] = c.into
             index.members[c.into].add(identifier)
@@ -158,7 +160,8 @@ def _separated(index: PersonIndex, c: Separated) -> None:
         index.owner[identifier] = c.person_id
         index.members[c.person_id].add(identifier)
     if c.asserted_by == OPERATOR:
-        index.apart.add(frozenset((c.person_id, c.from_id)))
+        index.apart |= {frozenset((x, y)) for x in c.identifiers
+                        for y in index.members[c.from_id]}
 
 
 def _possible_match(index: PersonIndex, c: PossibleMatch) -> None:
@@ -322,12 +325,12 @@ def merged_into(index: PersonIndex, person: str) -> set[str]:
 
 
 def _kept_apart(index: PersonIndex, a: str, b: str) -> bool:
-    """Whether an operator split anything that is now ``a`` from anything now ``b`` (a
-    split holds through later merges of either side with third records)."""
+    """Whether an operator separated any record that ``a`` now holds from one ``b`` holds
+    (a separation holds through later merges and separations of either side)."""
     if not index.apart:
         return False
-    mine, theirs = _came_with(index, a, stop=set()), _came_with(index, b, stop=set())
-    return any(frozenset((x, y)) in index.apart for x in mine for y in theirs)
+    return any(frozenset((x, y)) in index.apart
+               for x in index.members.get(a, ()) for y in index.members.get(b, ()))
 
 
 def _came_with(index: PersonIndex, start: str, stop: set[str]) -> set[str]:

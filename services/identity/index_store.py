@@ -23,7 +23,7 @@ from datetime import datetime
 import asyncpg
 
 from projections.queries import identity as sql
-from services.common.events import Identifier
+from services.common.events import AgencyEvent, Identifier, IdentityNotice
 from services.identity import domain
 from services.identity.codec import (
     IdentityEvent,
@@ -68,6 +68,23 @@ class IndexStore:
 
     def resolve(self, identifiers: Sequence[Identifier]) -> tuple[str, list[Change]]:
         return domain.resolve(self.index, identifiers, random_person_id)
+
+    def admit(self, event: AgencyEvent) -> tuple[str, list[Change]]:
+        """The person an admitted event is, by the matching rule; for an agency's notice
+        about its own records, also what it asserts (``identity.merged``: a link of the
+        record the event names with the other one; ``identity.unmerged``: an unlink)."""
+        agency = event.source.agency
+        identifiers = domain.indexed(event.identifiers, agency)
+        person, changes = self.resolve(identifiers)
+        notice = event.payload
+        if not isinstance(notice, IdentityNotice):
+            return person, changes
+        [other] = domain.indexed([Identifier(notice.other_scheme, notice.other_value)], agency)
+        mine = next(i for i in domain.strongest_first(identifiers)
+                    if self.index.person_of(i) == person)
+        decide = self.link if event.action == "merged" else self.unlink
+        changes += decide(mine, other, agency)
+        return self.index.person_of(mine) or person, changes
 
     def link(self, a: Identifier, b: Identifier, asserted_by: str) -> list[Change]:
         return domain.link(self.index, a, b, asserted_by, random_person_id)

@@ -77,13 +77,16 @@ def _caught_up(intake: TrackedConsumer, admission: TrackedConsumer) -> Callable[
     return partitions
 
 
+#: the header on a person event the processor put back under another person id
+REKEYED = "joinedup-rekeyed-from-partition"
+
+
 def forwarder(producer: AIOKafkaProducer, topic: str, guard: TopicGuard) -> Forward:
     """Puts person events back on their topic under the person id they resolve to now."""
     async def forward(messages: Sequence[tuple[Message, str]]) -> None:
         await guard.require([topic])
         sends = [await producer.send(topic, m.value, key=person.encode(), headers=[
-            *m.headers, ("joinedup-rekeyed-from-partition", str(m.partition).encode())])
-            for m, person in messages]
+            *m.headers, (REKEYED, str(m.partition).encode())]) for m, person in messages]
         await asyncio.gather(*sends)
     return forward
 

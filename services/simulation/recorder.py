@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, date, datetime, time, timedelta
 
-from services.common.events import AgencyEvent, Identifier, Payload, Source
+from services.common.events import SCHEMA_VERSION, AgencyEvent, Identifier, Payload, Source
 from services.simulation.agencies import SENSITIVITY_BY_KIND, Agency
 from services.simulation.people import Person
 
@@ -143,5 +143,5 @@ class Story:
             # Positional, in field order: keyword arguments cost a third more at 500k events.
             self.events.append(AgencyEvent(
                 event_id, event_type, at, at + self._recording_delay(), source, identifiers,
-                payload, sensitivity, 2, causation_id, extra or {}))
+                payload, sensitivity, SCHEMA_VERSION, causation_id, extra or {}))
         return event_id

@@ -11,7 +11,15 @@ import uuid
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from services.common.events import AgencyEvent, Contact, Discharge, Payload, Referral, Transition
+from services.common.events import (
+    SCHEMA_VERSION,
+    AgencyEvent,
+    Contact,
+    Discharge,
+    Payload,
+    Referral,
+    Transition,
+)
 from services.common.identifiers import pnc_check_character
 from services.simulation.agencies import AGENCY_BY_ID, LEEDS
 from services.simulation.people import Person
@@ -45,7 +53,7 @@ class _Script:
         self.events.append(AgencyEvent(
             event_id, event_type, at, at + timedelta(minutes=delay_minutes),
             agency.source(self.person.area), self.person.identifiers(agency), payload,
-            sensitivity, 2, causation_id))
+            sensitivity, SCHEMA_VERSION, causation_id))
         return event_id
 
     def referral(self, sender: str, receiver: str, action: str, at: datetime, rid: str,

@@ -25,7 +25,7 @@ from services.common.events import AgencyEvent
 from services.common.serde.agency_event import decode_event
 from services.common.serde.avro import identity_codec
 from services.common.settings import Settings
-from services.processor.bootstrap import Processor, build_processor
+from services.processor.bootstrap import REKEYED, Processor, build_processor
 from services.processor.domain.rules import (
     PersonRuleState,
     apply_event,
@@ -166,11 +166,18 @@ async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: 
                      ) -> list[tuple[int, int, AgencyEvent]]:
     """(partition, offset, event) for every agency event on the processor's topic, in log
     order, each filed under the person id it is keyed by."""
+    return [(p, o, e) for p, o, e, _ in await log_records(settings, bootstrap, idle_ms)]
+
+
+async def log_records(settings: Settings, bootstrap: str | None = None, idle_ms: int = 1500
+                      ) -> list[tuple[int, int, AgencyEvent, bool]]:
+    """As ``log_events``, with whether the processor put the record there again under
+    another person id (a merge had moved it, or it was keyed by a decision rolled back)."""
     consumer = AIOKafkaConsumer(
         settings.topics.person_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
-    found: list[tuple[int, int, AgencyEvent]] = []
+    found: list[tuple[int, int, AgencyEvent, bool]] = []
     try:
         while True:
             batch = await consumer.getmany(timeout_ms=idle_ms)
@@ -178,7 +185,8 @@ async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: 
                 break
             for tp, records in batch.items():
                 found.extend((tp.partition, r.offset,
-                              decode_event(r.value).for_person(r.key.decode()))
+                              decode_event(r.value).for_person(r.key.decode()),
+                              any(k == REKEYED for k, _ in r.headers or ()))
                              for r in records
                              if r.value and r.key and not identity_codec().wrote(r.value))
     finally:
@@ -205,10 +213,14 @@ def reference_alerts(log: Sequence[tuple[int, int, AgencyEvent]], now: datetime 
             continue
         seen.add(key)
         clocks[partition] = max(clocks.get(partition, event.recorded_at), event.recorded_at)
-        partition_of[event.person_key] = partition
-        state = states.get(event.person_key) or PersonRuleState(event.person_key)
+        # By the simulated person (their NHS number is on every event), not by the message
+        # key: a batch forwarded before a commit that a kill prevented is forwarded again
+        # under the person id drawn after the restart, so one person can have two keys.
+        person = event.identifier_key
+        partition_of[person] = partition
+        state = states.get(person) or PersonRuleState(event.person_key)
         outcome = apply_event(pack, state, event, event.recorded_at)
-        states[event.person_key] = outcome.state
+        states[person] = outcome.state
         alerts |= {(a.alert_event_id, a.action, a.at) for a in outcome.alert_events}
     for person, state in states.items() if timer else ():
         at = now or clocks[partition_of[person]]

@@ -17,7 +17,7 @@ from services.alerts.events import AlertEvent, alert_event_id_for, alert_id_for
 from services.common.kafka import make_producer
 from services.common.settings import Settings
 from services.simulation import simulate
-from tests.faults.conftest import log_events, reference_alerts, start_worker
+from tests.faults.conftest import log_events, log_records, reference_alerts, start_worker
 from tests.integration.processor.conftest import publish, read_topic, register_sources, wait_for
 
 pytestmark = pytest.mark.faults
@@ -63,13 +63,20 @@ async def test_repeated_sigkill_mid_batch_loses_and_doubles_nothing(
             assert killed_at < len(events), "the kill must land mid-stream"
             # Effects and positions commit together: what is archived is exactly the events
             # below the tracked positions, at every kill (admission forwards at least once,
-            # so the log may hold a copy, which the archive recognises).
+            # so the log may hold a copy, which the archive recognises), but for those the
+            # processor put back under another person id (keyed by a resolution the kill
+            # rolled back): each of those has its re-keyed copy on the log.
             tracked = {r["partition"]: r["next_offset"] for r in await pool.fetch(
                 "SELECT partition, next_offset FROM consumer_position WHERE consumer = $1",
                 migrated.processor_group)}
-            below = {(e.source.agency, e.event_id) for p, offset, e in await log_events(migrated)
+            records = await log_records(migrated)
+            below = {(e.source.agency, e.event_id) for p, offset, e, _ in records
                      if offset < tracked.get(p, 0)}
-            assert len(below) == killed_at
+            archived = {(r["source_agency"], str(r["event_id"])) for r in await pool.fetch(
+                "SELECT source_agency, event_id FROM event_archive")}
+            rekeyed = {(e.source.agency, e.event_id) for _, _, e, again in records if again}
+            assert len(archived) == killed_at and archived <= below
+            assert below - archived <= rekeyed
             worker = start_worker(migrated, tmp_path, **batch)
 
         await wait_for(pool, "SELECT count(*) FROM event_archive", len(events), timeout=120)

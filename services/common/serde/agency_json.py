@@ -1,5 +1,5 @@
 """The agency event's JSON form, both ways: the shape (the gateway's ``application/json``
-body and a CloudEvent's ``data``, mirroring ``schemas/agency_event.v2.avsc``), the event
+body and a CloudEvent's ``data``, mirroring ``schemas/agency_event.v3.avsc``), the event
 built straight from a checked body (``event_from_body``), and an event's JSON body
 (``event_to_json``, what the client posts).
 
@@ -9,7 +9,7 @@ strings with an ``enum`` in the schema and checked here, so an unknown symbol ge
 reason instead of a list of every literal.
 
 The payload is an object with a ``family`` discriminator (``referral``, ``transition``,
-``discharge``, ``contact``) that must match the family in ``event_type``.
+``discharge``, ``contact``, ``identity``) that must match the family in ``event_type``.
 """
 
 from __future__ import annotations
@@ -135,8 +135,18 @@ class ContactBody(_Strict):
     referral_id: Text | None = None
 
 
-PayloadBody = Annotated[ReferralBody | TransitionBody | DischargeBody | ContactBody,
-                        Field(discriminator="family")]
+class IdentityNoticeBody(_Strict):
+    """The other record of an ``identity.merged`` (or ``identity.unmerged``) notice: the
+    event's identifiers name the record kept."""
+
+    family: Literal["identity"]
+    other_scheme: Scheme
+    other_value: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+PayloadBody = Annotated[
+    ReferralBody | TransitionBody | DischargeBody | ContactBody | IdentityNoticeBody,
+    Field(discriminator="family")]
 Identifiers = Annotated[list[IdentifierBody], Field(max_length=20)]
 Extra = Annotated[dict[Annotated[str, Field(max_length=100)], Annotated[str, Field(max_length=1000)]],
                   Field(max_length=50)]
@@ -147,7 +157,7 @@ class EventBody(_Strict):
 
     event_id: UUID = Field(description="set by the publisher; the idempotency key")
     event_type: EventType = Field(description="<family>.<action>")  # type: ignore[valid-type]
-    schema_version: Annotated[int, Field(ge=1, le=2)] | None = Field(
+    schema_version: Annotated[int, Field(ge=1, le=3)] | None = Field(
         None, description="ignored on input: the gateway writes the current schema version")
     occurred_at: Moment = Field(description="RFC 3339 with offset; kept to milliseconds")
     recorded_at: Moment = Field(description="when the agency system recorded it")

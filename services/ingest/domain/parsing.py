@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.common.events import AgencyEvent, Source
+from services.common.events import PAYLOAD_BY_FAMILY, AgencyEvent, Source
 from services.common.serde.agency_json import (
     CloudEventBody,
     CloudEventData,
@@ -150,8 +150,7 @@ def _built(body: EventBody | CloudEventData, now: datetime, future_tolerance: ti
 def _drop_union_tag(loc: list[Any]) -> list[Any]:
     # pydantic reports discriminated-union errors as payload.<tag>.<field>; callers know no tag.
     for i in range(len(loc) - 1):
-        if loc[i] == "payload" and loc[i + 1] in ("referral", "transition", "discharge",
-                                                   "contact"):
+        if loc[i] == "payload" and loc[i + 1] in PAYLOAD_BY_FAMILY:
             return loc[:i + 1] + loc[i + 2:]
     return loc
 

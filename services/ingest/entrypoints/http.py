@@ -27,7 +27,7 @@ Agencies publish facts (referrals, transitions, discharges, contacts) as events.
 
 * Authenticate with `Authorization: Bearer <token>` (issued by `joinedup agency create`).
   `source.agency` must be your own agency id.
-* Bodies are `application/json` (the Avro contract `agency_event.v2` as JSON, with
+* Bodies are `application/json` (the Avro contract `agency_event.v3` as JSON, with
   `payload.family` naming the payload record) or CloudEvents 1.0 structured mode
   (`application/cloudevents+json`; batches `application/cloudevents-batch+json`).
 * The event id is the idempotency key: a retry of the same event answers 200

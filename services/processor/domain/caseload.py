@@ -35,6 +35,8 @@ def involvements(event: AgencyEvent) -> list[Involvement]:
     """(agency, service kind, active, ended reason) facts this event states."""
     if event.family == "discharge":
         return [(event.source.agency, event.source.service_kind, False, event.action)]
+    if event.family == "identity":  # about the agency's records, not its work with them
+        return []
     facts: list[Involvement] = [(event.source.agency, event.source.service_kind, True, None)]
     payload = event.payload
     if isinstance(payload, Referral):

@@ -5,7 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from services.common.events import AgencyEvent, Contact, Discharge, Referral, Transition
+from services.common.events import (
+    AgencyEvent,
+    Contact,
+    Discharge,
+    IdentityNotice,
+    Referral,
+    Transition,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +53,9 @@ def summarise(event: AgencyEvent) -> str:
         return f"Discharged from {event.source.service_kind.lower()} service: {words}"
     if isinstance(payload, Contact):
         return f"Contact {words}" + (f" ({payload.mode.lower()})" if payload.mode else "")
+    if isinstance(payload, IdentityNotice):  # the scheme, never the value
+        return (f"Records {'merged' if event.action == 'merged' else 'found to be two people'}"
+                f" by {event.source.agency} ({payload.other_scheme.replace('_', ' ')})")
     raise TypeError(f"no summary for {type(payload).__name__}")
 
 

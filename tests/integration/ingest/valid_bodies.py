@@ -42,6 +42,7 @@ _PAYLOAD_REQUIRED: dict[str, dict[str, tuple[str, ...]]] = {
     "transition": {"transition_id": ("t-1",), "kind": TRANSITION_KINDS},
     "discharge": {},
     "contact": {"contact_id": ("c-1",)},
+    "identity": {},  # the other record's identifier: made valid in _payload
 }
 
 
@@ -95,6 +96,9 @@ def _payload(rng: random.Random, generated: Any, family: str) -> dict[str, Any]:
     for name, choices in _PAYLOAD_REQUIRED[family].items():
         if payload.get(name) is None:
             payload[name] = rng.choice(choices)
+    if family == "identity":  # the other record's identifier must be a valid one
+        payload["other_scheme"] = scheme = rng.choice(sorted(_MAKERS))
+        payload["other_value"] = _MAKERS[scheme](rng)
     if isinstance(payload.get("scheduled_for"), str):
         try:
             date.fromisoformat(payload["scheduled_for"])

@@ -27,6 +27,8 @@ from services.common.events import (
     SENSITIVITIES,
     SERVICE_KINDS,
     TRANSITION_KINDS,
+    Identifier,
+    IdentityNotice,
 )
 from services.common.serde.agency_event import decode_event, encode_event, event_to_record
 from services.common.serde.avro import (
@@ -37,6 +39,8 @@ from services.common.serde.avro import (
     identity_codec,
     load_schema_versions,
 )
+from services.common.validation import event_problems
+from services.processor.domain.timeline import summarise
 from tests import factories as f
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -69,9 +73,28 @@ def test_version_1_messages_stay_readable(path: Path) -> None:
     assert event.identifier_key == "nhs_number:9434765919"
 
 
-def test_there_is_a_version_1_fixture_per_family() -> None:
+def test_there_is_a_version_1_fixture_per_family_version_1_had() -> None:
     families = {p.name.split(".")[2] for p in FIXTURES.glob("agency_event.v1.*.bin")}
-    assert families == set(PAYLOAD_BY_FAMILY)
+    assert families == set(PAYLOAD_BY_FAMILY) - {"identity"}  # identity came in v3
+
+
+def test_a_version_2_event_stays_readable() -> None:
+    """Written before v3 added the identity family: read with the v3 schema."""
+    event = decode_event((FIXTURES / "agency_event.v2.referral.bin").read_bytes())
+    assert (event.schema_version, event.event_type) == (2, "referral.declined")
+    assert event.causation_id == "9d4c3b2a-1f0e-4d8c-b7a6-5e4d3c2b1a09"
+    assert event.payload.cites_service_kind == "SUBSTANCE_USE"  # type: ignore[union-attr]
+
+
+def test_an_identity_notice_round_trips_and_names_no_value_in_its_summary() -> None:
+    notice = dataclasses.replace(
+        f.event("identity.merged", IdentityNotice("noms_number", "A1234BC")),
+        identifiers=(Identifier("noms_number", "B2345CD"),))
+    assert event_problems(notice) == []
+    assert decode_event(encode_event(notice)) == notice
+    assert "A1234BC" not in summarise(notice) and "noms number" in summarise(notice)
+    bad = dataclasses.replace(notice, payload=IdentityNotice("noms_number", "not-a-noms"))
+    assert [p.field for p in event_problems(bad)] == ["payload.other_value"]
 
 
 CODECS = {"agency_event": agency_codec, "alert_event": alert_codec,

@@ -35,10 +35,12 @@ SYMBOLS: dict[tuple[str, str], tuple[str, ...]] = {
     ("source", "service_kind"): SERVICE_KINDS,
 }
 BOOLEAN = {("transition", "in_custody_treatment")}
-#: Free text an agency may fill with personal details: never remembered, never quoted.
+#: Free text an agency may fill with personal details (and identifier values): never
+#: remembered, never quoted.
 #: (``payload.reason`` is a release-reason symbol on a transition but free text on a referral.)
 FREE_TEXT = {("referral", "reason"), ("referral", "outcome"), ("referral", "decided_by"),
-             ("transition", "location"), ("contact", "mode")}
+             ("transition", "location"), ("contact", "mode"),
+             ("identity", "other_value")}  # an identifier value: personal data
 INTEGER = {("referral", "sla_working_days")}
 
 
