@@ -70,6 +70,7 @@ SELECT person_id::text AS person_id FROM person_index
 WHERE person_id = ANY($1::uuid[]) AND current_id = person_id
 """
 
+# Who holds an identifier (a local id as <agency>/<value>).
 PERSON_BY_IDENTIFIER = """
 SELECT person_id::text FROM person_index_identifier WHERE scheme = $1 AND value = $2
 """

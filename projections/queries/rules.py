@@ -25,6 +25,9 @@ SELECT e.*, now() FROM unnest($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5
     $6::text[], $7::jsonb[], $8::int[]) AS e
 ON CONFLICT (expectation_id) DO UPDATE SET
     due_at = EXCLUDED.due_at, status = EXCLUDED.status, state = EXCLUDED.state,
+    -- a regroup can file an expectation under another person (and partition) before the
+    -- regroup of the person it was filed under has forgotten it
+    person_key = EXCLUDED.person_key, kafka_partition = EXCLUDED.kafka_partition,
     updated_at = now()
 """
 

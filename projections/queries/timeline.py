@@ -1,10 +1,5 @@
 """Named SQL for reading timelines, referrals and caseloads."""
 
-# The person index says who holds an identifier (services/identity).
-PERSON_BY_IDENTIFIER = """
-SELECT person_id::text FROM person_index_identifier WHERE scheme = $1 AND value = $2
-"""
-
 TIMELINE = """
 SELECT occurred_at, recorded_at, event_id::text AS event_id, event_type, source_agency,
        service_kind, sensitivity, summary

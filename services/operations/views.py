@@ -7,11 +7,13 @@ from rich.console import Console
 from rich.table import Table
 
 from projections.queries import alerts as alerts_sql
+from projections.queries import identity as identity_sql
 from projections.queries import timeline as sql
 
 
 async def find_person(conn: asyncpg.Connection, scheme: str, value: str) -> str | None:
-    return await conn.fetchval(sql.PERSON_BY_IDENTIFIER, scheme, value)
+    """The person the person index says holds the identifier (services/identity)."""
+    return await conn.fetchval(identity_sql.PERSON_BY_IDENTIFIER, scheme, value)
 
 
 async def busiest_people(conn: asyncpg.Connection, limit: int) -> list[str]:
