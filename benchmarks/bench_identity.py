@@ -72,7 +72,7 @@ async def identity_step_rate(settings: Settings, expected: int) -> tuple[float, 
         task = asyncio.create_task(admission.run(stopping))
         started = None
         while True:
-            done = await pool.fetchval(_FORWARDED, settings.admission_group)
+            done = int(await pool.fetchval(_FORWARDED, settings.admission_group))
             if started is None and done > 0:
                 started, first = time.perf_counter(), done
             if done >= expected:

@@ -98,12 +98,17 @@ async def main(people: int, months: int, rules: bool) -> None:
         copy = await copy_rows(settings, events)
         rate = await processor_rate(settings, n, rules=False)
         await check_timeline(settings, n)
+        # Its own topics too: person-events keyed by the first run's person ids would be
+        # re-keyed by this run's processor (another person index), distorting the rate.
         with_rules = settings.model_copy(update={
             "db_schema": settings.db_schema + "_rules",
+            "topic_prefix": settings.topic_prefix + "r",
             "processor_group": settings.processor_group + "-rules",
             "admission_group": settings.processor_group + "-rules-admission"})
         await wait_and_migrate(with_rules)
         await register_simulated_agencies(with_rules)
+        if rules:
+            await publish_events(with_rules, events, show_progress=False)
         rules_rate = await processor_rate(with_rules, n, rules=True) if rules else 0.0
         if rules:
             await check_timeline(with_rules, n)

@@ -243,11 +243,16 @@ class TrackedConsumer:
     def _failed(self, exc: BaseException, stage: str) -> None:
         """Pause everything and position it again from PostgreSQL after a backoff."""
         delay = self._backoff.next()
-        kind = ("the database is unavailable" if isinstance(exc, DATABASE_UNAVAILABLE)
+        # an expected wait says what it waits for (``cause``: NotYetResolved's, the events
+        # an identity decision still being committed has keyed)
+        expected = getattr(exc, "cause", None)
+        kind = (expected if isinstance(expected, str)
+                else "the database is unavailable" if isinstance(exc, DATABASE_UNAVAILABLE)
                 else "the broker is unavailable" if isinstance(exc, BROKER_UNAVAILABLE)
                 else "the stored position moved" if isinstance(exc, PositionConflict)
                 else "unexpected error")
-        log_at = log.warning if isinstance(exc, PositionConflict) else log.error
+        log_at = (log.warning if isinstance(exc, PositionConflict) or expected is not None
+                  else log.error)
         log_at("batch not applied; retrying from the stored position", consumer=self.name,
                stage=stage, error=type(exc).__name__, cause=kind, retry_in=round(delay, 1))
         self._metrics.failures.labels(self.name, type(exc).__name__).inc()

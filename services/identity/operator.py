@@ -13,6 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
@@ -21,7 +22,15 @@ from projections.queries import identity as sql
 from services.common.events import Identifier
 from services.common.identifiers import identifier_problem
 from services.identity.codec import IdentityEvent, decode_identity_event, kind_of
-from services.identity.domain import OPERATOR, Change
+from services.identity.domain import (
+    OPERATOR,
+    Attached,
+    Change,
+    Identified,
+    Merged,
+    PossibleMatch,
+    Separated,
+)
 from services.identity.index_store import IndexStore
 from services.identity.messages import regroup_messages
 
@@ -77,15 +86,21 @@ async def show(conn: asyncpg.Connection, *, identifier: Identifier | None = None
 
 def describe(change: Change) -> str:
     """One line about a change, with person ids and schemes but no identifier values."""
-    kind = kind_of(change)
-    fields = {k: v for k, v in (
-        ("person", getattr(change, "person_id", None) or getattr(change, "into", None)),
-        ("from", getattr(change, "from_id", None)),
-        ("absorbed", ", ".join(getattr(change, "absorbed", ()))),
-        ("people", ", ".join(getattr(change, "person_ids", ()))),
-        ("schemes", ", ".join(sorted({i.scheme for i in getattr(change, "identifiers", ())}))),
-        ("reason", getattr(change, "reason", None))) if v}
-    return kind + ": " + "; ".join(f"{k} {v}" for k, v in fields.items())
+    return f"{kind_of(change)}: {_DESCRIBE[type(change)](change)}"
+
+
+def _schemes(identifiers: tuple[Identifier, ...]) -> str:
+    return ", ".join(sorted({i.scheme for i in identifiers}))
+
+
+_DESCRIBE: dict[type, Callable[[Any], str]] = {
+    Identified: lambda c: f"person {c.person_id}; schemes {_schemes(c.identifiers)}",
+    Attached: lambda c: f"person {c.person_id}; schemes {_schemes(c.identifiers)}",
+    Merged: lambda c: f"person {c.into}; absorbed {', '.join(c.absorbed)}",
+    Separated: lambda c: (f"person {c.person_id}; from {c.from_id}; "
+                          f"schemes {_schemes(c.identifiers)}"),
+    PossibleMatch: lambda c: f"people {', '.join(c.person_ids)}; reason {c.reason}",
+}
 
 
 Decision = Callable[[IndexStore], list[Change]]

@@ -49,6 +49,8 @@ class NotYetResolved(RuntimeError):
     """An event whose identifiers the person index does not hold yet: the identity step
     forwards before its transaction commits, so the batch is retried once it has."""
 
+    cause = "waiting for the identity step to record the events' people"
+
 
 #: Failures of the servers or of the position, not of the message: the whole batch is retried
 #: from the stored position, never parked. (Class 40 is a deadlock or serialisation failure.)
