@@ -12,11 +12,17 @@ from rich.console import Console
 from rich.table import Table
 
 from services.common.db import create_pool
+from services.common.events import Identifier
 from services.common.kafka import make_producer
 from services.common.settings import Settings
 from services.identity import operator
 from services.identity.codec import IdentityEvent
-from services.identity.operator import OperatorError, PersonView, parse_identifier
+from services.identity.operator import (
+    OperatorError,
+    PersonView,
+    parse_identifier,
+    parse_person_id,
+)
 
 SettingsFactory = Callable[[], Settings]
 
@@ -48,7 +54,9 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
 def _person(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.verb == "show":
-            return asyncio.run(_show(args, settings))
+            return asyncio.run(_show(args, settings, parse_identifier(args.identifier)
+                                     if args.identifier else None,
+                                     parse_person_id(args.person) if args.person else None))
         if args.verb == "split":
             decision = operator.splitting([parse_identifier(i) for i in args.identifiers])
         else:
@@ -79,12 +87,12 @@ async def _decide(settings: Settings, decision: operator.Decision, by: str, reas
         await pool.close()
 
 
-async def _show(args: argparse.Namespace, settings: Settings) -> int:
-    identifier = parse_identifier(args.identifier) if args.identifier else None
+async def _show(args: argparse.Namespace, settings: Settings, identifier: Identifier | None,
+                person_id: str | None) -> int:
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn:
-            view = await operator.show(conn, identifier=identifier, person_id=args.person)
+            view = await operator.show(conn, identifier=identifier, person_id=person_id)
     finally:
         await pool.close()
     if view is None:

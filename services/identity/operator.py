@@ -10,6 +10,7 @@ takes the identity lock for its transaction, so it waits for admission's batch i
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -37,6 +38,13 @@ from services.identity.messages import regroup_messages
 
 class OperatorError(ValueError):
     """What the operator asked cannot be done; the message says why (no identifier values)."""
+
+
+def parse_person_id(text: str) -> str:
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise OperatorError("a person id is a UUID") from None
 
 
 def parse_identifier(text: str) -> Identifier:
@@ -118,7 +126,9 @@ async def decide(pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str,
         await store.open(conn)
         try:
             changes = decision(store)
-        except ValueError as exc:
+        except OperatorError:
+            raise
+        except ValueError as exc:  # the domain's refusal (split of several people...)
             raise OperatorError(str(exc)) from None
         events = await store.record(conn, changes, datetime.now(UTC), actor=by,
                                     reason=reason)
@@ -129,7 +139,14 @@ async def decide(pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str,
 
 
 def linking(a: Identifier, b: Identifier) -> Decision:
-    return lambda store: store.link(a, b, OPERATOR)
+    """An operator links records the index holds (a mistyped but well-formed number would
+    otherwise become a new person, linked)."""
+    def decision(store: IndexStore) -> list[Change]:
+        for identifier in (a, b):
+            if store.index.person_of(identifier) is None:
+                raise OperatorError(f"no record holds that {identifier.scheme}")
+        return store.link(a, b, OPERATOR)
+    return decision
 
 
 def unlinking(a: Identifier, b: Identifier) -> Decision:

@@ -73,6 +73,13 @@ async def test_an_operator_links_records_and_sees_who_decided_and_why(
     assert code == 2 and err == "joinedup person link: nhs_number: check digit does not match\n"
     code, _, err = await _person(settings, "unlink", f"nhs_number:{f.NHS}", RIO)
     assert code == 2 and "--by" in err and "Traceback" not in err
+    # a well-formed number no record holds is refused, not made a new person and linked
+    code, _, err = await _person(settings, "link", "nhs_number:9999999999", RIO,
+                                 "--by", "J. Smith", "--reason", "typo")
+    assert (code, err) == (2, "joinedup person link: no record holds that nhs_number\n")
+    assert await pool.fetchval("SELECT count(*) FROM person_index") == 2
+    code, _, err = await _person(settings, "show", "--person", "not-a-uuid")
+    assert (code, err) == (2, "joinedup person show: a person id is a UUID\n")
 
 
 async def _has_both(pool, person):  # type: ignore[no-untyped-def]
