@@ -7,7 +7,7 @@ ON CONFLICT DO NOTHING
 """
 
 PENDING_OUTBOX = """
-SELECT alert_event_id::text AS alert_event_id, person_key, body
+SELECT alert_event_id::text AS id, person_key AS key, body
 FROM alert_outbox ORDER BY seq LIMIT $1
 """
 

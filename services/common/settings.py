@@ -30,6 +30,8 @@ class Topics:
     - ``<prefix>.person-events``: what admission let through, keyed by person, in the one
       order every read model folds (written only by joinedup's own principal).
     - ``<prefix>.alerts`` and ``<prefix>.dead-letter``.
+    - ``<prefix>.governance``: consent, agreements, coordination episodes, grants and
+      disclosures, as recorded (keyed by person id, or agreement id).
     """
 
     prefix: str
@@ -50,6 +52,10 @@ class Topics:
     def dead_letter(self) -> str:
         return f"{self.prefix}.dead-letter"
 
+    @property
+    def governance(self) -> str:
+        return f"{self.prefix}.governance"
+
     def agency(self, agency_id: str) -> str:
         if not AGENCY_ID.match(agency_id):
             raise ValueError("an agency id is 1-63 lower-case letters, digits and inner hyphens")
@@ -68,7 +74,7 @@ class Topics:
 
     def all(self) -> tuple[str, ...]:
         """The topics every deployment has (agency topics come with their agencies)."""
-        return (self.person_events, self.alerts, self.dead_letter)
+        return (self.person_events, self.alerts, self.dead_letter, self.governance)
 
 
 class Settings(BaseSettings):
@@ -157,6 +163,12 @@ class Settings(BaseSettings):
     # Request line and headers together, and the number of headers: over either is 431.
     api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     api_max_headers: int = Field(default=100, gt=0)
+
+    # Read API (a person's records for practitioners and agency systems; services/reads)
+    reads_host: str = "127.0.0.1"
+    reads_port: int = 8082
+    # How long a practitioner's sign-in lasts (a working day by default).
+    reads_token_lifetime_seconds: int = Field(default=8 * 3600, gt=0)
 
     log_level: str = "INFO"
     log_json: bool = True

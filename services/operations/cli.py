@@ -22,6 +22,7 @@ from services.common.logging import configure_logging, logging_config  # noqa: E
 from services.common.settings import Settings  # noqa: E402
 from services.identity.cli import register_commands as register_person_commands  # noqa: E402
 from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
+from services.reads.cli import register_commands as register_read_commands  # noqa: E402
 from services.stack.local import load_stack_env  # noqa: E402
 
 
@@ -77,6 +78,13 @@ def cmd_api(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_read_api(args: argparse.Namespace) -> int:
+    from services.reads.bootstrap import serve
+
+    asyncio.run(serve(_settings()))
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from services.operations import simulate
 
@@ -94,35 +102,6 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         asyncio.run(simulate.register_simulated_agencies(settings))
         asyncio.run(simulate.publish_events(settings, events))
     return 0
-
-
-def cmd_timeline(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
-    from services.common.db import create_pool
-    from services.operations import views
-
-    async def show() -> int:
-        pool = await create_pool(_settings(), max_size=1)
-        console = Console()
-        try:
-            async with pool.acquire() as conn:
-                if args.busiest:
-                    people = await views.busiest_people(conn, args.busiest)
-                    for n, busy in enumerate(people, 1):
-                        await views.show_person(conn, busy, console, f"person #{n}")
-                    return 0
-                scheme, _, value = args.identifier.partition(":")
-                person = await views.find_person(conn, scheme, value)
-                if person is None:
-                    console.print("No events for that identifier.")
-                    return 1
-                await views.show_person(conn, person, console, args.identifier)
-                return 0
-        finally:
-            await pool.close()
-
-    return asyncio.run(show())
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
@@ -218,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     up = add("up", cmd_up, "start the local stack (embedded servers unless configured)")
-    up.add_argument("--no-api", action="store_true", help="do not start the ingest gateway")
+    up.add_argument("--no-api", action="store_true",
+                    help="do not start the ingest gateway or the read API")
     demo = add("demo", cmd_demo, "start the stack, stream a simulated population, show results")
     for p in (demo,):
         p.add_argument("--people", type=int, default=300)
@@ -226,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--seed", type=int, default=7)
     add("worker", cmd_worker, "run the stream processor (a Faust worker)")
     add("api", cmd_api, "run the HTTP ingest gateway")
+    add("read-api", cmd_read_api, "run the read API (a person's records, filtered and audited)")
     sim = add("simulate", cmd_simulate, "generate a synthetic population")
     sim.add_argument("--people", type=int, default=100)
     sim.add_argument("--months", type=int, default=6)
@@ -233,11 +214,6 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--start", default="2026-01-05T00:00:00")
     sim.add_argument("--publish", action="store_true", help="publish to the agency topic")
     sim.add_argument("--out", help="write the events as JSON lines to this file")
-    tl = add("timeline", cmd_timeline, "show a person's cross-agency timeline")
-    group = tl.add_mutually_exclusive_group(required=True)
-    group.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919 (a "
-                       "local id names its agency: local_id:<agency>/<value>)")
-    group.add_argument("--busiest", type=int, help="show the N people with most agencies")
     rb = add("rebuild", cmd_rebuild, "rebuild read models from the archive (or the log) "
              "into a shadow schema (resumes if interrupted); --check compares it with the live one")
     rb.add_argument("--read-models", help="comma-separated names (default: every one): "
@@ -263,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The gateway contributes its own subcommands (agency credentials, publishing).
     register_ingest_commands(sub, _settings)
     register_person_commands(sub, _settings)
+    register_read_commands(sub, _settings)
     return parser
 
 

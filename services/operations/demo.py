@@ -8,11 +8,14 @@ parked, then prints what the duty teams and practitioners would see.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import shutil
 import sys
 import time
+import uuid
 from datetime import UTC, datetime
 
+import asyncpg
 from rich.console import Console
 from rich.progress import Progress
 
@@ -20,6 +23,11 @@ from services.common.db import create_pool
 from services.common.settings import Settings
 from services.operations import simulate, views
 from services.operations.stack import prepare, services_running
+from services.reads import accounts
+from services.reads.domain.audit import Caller
+from services.reads.domain.governance import AgreementMade
+from services.reads.service import PersonReads
+from services.simulation.agencies import AGENCIES, PROBATION
 from services.stack.local import local_stack
 
 _SETTLED = "SELECT (SELECT count(*) FROM event_archive) + (SELECT count(*) FROM dead_letter)"
@@ -77,7 +85,7 @@ async def _wait_until_applied(settings: Settings, expected: int, console: Consol
 
 
 async def _report(settings: Settings, console: Console) -> None:
-    pool = await create_pool(settings, max_size=1)
+    pool = await create_pool(settings, max_size=3)
     try:
         async with pool.acquire() as conn:
             counts = await conn.fetchrow(
@@ -89,7 +97,36 @@ async def _report(settings: Settings, console: Console) -> None:
                           f"[bold]{counts['people']}[/bold] timelines, "
                           f"{counts['referrals']} referrals tracked, {counts['parked']} parked")
             await views.show_alert_summary(conn, console)
-            for n, person in enumerate(await views.people_with_alerts(conn, 3), 1):
-                await views.show_person(conn, person, console, f"simulated person #{n}")
+            people = await views.people_with_alerts(conn, 3)
+            caller = await _demo_reader(conn, PersonReads(pool))
+        console.print(
+            f"[bold]Each person as a probation practitioner ({caller.reader.agency}) sees "
+            "them:[/bold] criminal-justice, health and general entries of the prisons and "
+            "housing teams under a sharing agreement; restricted entries (mental health, "
+            "substance use, domestic abuse) as Confidential unless the person consents, the "
+            "lead professional grants access or the service discloses one. Every read is in "
+            "the access audit (joinedup audit --person ID --by NAME).")
+        reads = PersonReads(pool)
+        for n, person in enumerate(people, 1):
+            await views.show_person(reads, caller, person, "direct_care", console,
+                                    f"simulated person #{n}")
     finally:
         await pool.close()
+
+
+async def _demo_reader(conn: asyncpg.Connection, reads: PersonReads) -> Caller:
+    """A probation practitioner, and an agreement letting probation, the prisons and the
+    housing teams share what is not restricted."""
+    agency = PROBATION.agency_id
+    team = await accounts.create_team(conn, agency, "pdu", "Probation delivery unit, North")
+    practitioner = await accounts.create_practitioner(
+        conn, "demo.probation", agency, team, "practitioner", secrets.token_urlsafe(24))
+    parties = {agency, *(a.agency_id for a in AGENCIES
+                         if a.service_kind in ("PRISON", "HOUSING"))}
+    await reads.record(
+        Caller(accounts.agency_reader(""), "operator", "cli", "joinedup demo"), None,
+        AgreementMade(str(uuid.uuid4()), frozenset(parties),
+                      frozenset({"GENERAL", "CRIMINAL_JUSTICE", "HEALTH"}),
+                      datetime(2026, 1, 1, tzinfo=UTC), reference="DEMO-ISA-1"),
+        purpose="audit")
+    return Caller(practitioner.reader, "practitioner", "cli")

@@ -1,4 +1,5 @@
-"""`joinedup up`: the local stack with the processor and the gateway, until Ctrl-C."""
+"""`joinedup up`: the local stack with the processor, the gateway and the read API, until
+Ctrl-C."""
 
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
         commands = [command_child(stack, "worker")]
         if with_api:
             commands.append(command_child(stack, "api"))
+            commands.append(command_child(stack, "read-api"))
         supervisor = Supervisor(server_children(settings, stack) + [c for c, _ in commands],
                                 console)
         for child, _ in commands:
@@ -108,6 +110,7 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
             child.started_at = time.monotonic()
         if with_api:
             console.print(f"ingest gateway: http://{settings.api_host}:{settings.api_port}/docs")
+            console.print(f"read API: http://{settings.reads_host}:{settings.reads_port}/docs")
         console.print("processor worker running. Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, _interrupt)
         status = 0

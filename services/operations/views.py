@@ -1,4 +1,6 @@
-"""Read-side views for the CLI: a person's timeline, referrals and caseload, as rich tables."""
+"""Read-side views for the CLI: a person's timeline, referrals, caseload and alerts as rich
+tables, read through the same filtered, audited path as the read API
+(``services/reads/service.py``), as the reader the operator names."""
 
 from __future__ import annotations
 
@@ -7,13 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from projections.queries import alerts as alerts_sql
-from projections.queries import identity as identity_sql
 from projections.queries import timeline as sql
-
-
-async def find_person(conn: asyncpg.Connection, scheme: str, value: str) -> str | None:
-    """The person the person index says holds the identifier (services/identity)."""
-    return await conn.fetchval(identity_sql.PERSON_BY_IDENTIFIER, scheme, value)
+from services.reads.domain.audit import Caller
+from services.reads.domain.visibility import CONFIDENTIAL
+from services.reads.service import PersonReads
 
 
 async def busiest_people(conn: asyncpg.Connection, limit: int) -> list[str]:
@@ -25,6 +24,7 @@ async def people_with_alerts(conn: asyncpg.Connection, limit: int) -> list[str]:
 
 
 async def show_alert_summary(conn: asyncpg.Connection, console: Console) -> None:
+    """Counts only: no person's records."""
     table = Table(title="Open alerts by duty team and severity")
     for column in ("duty team", "severity", "open alerts"):
         table.add_column(column)
@@ -36,31 +36,56 @@ async def show_alert_summary(conn: asyncpg.Connection, console: Console) -> None
         f"{r['rule_id']} {r['raised']} ({r['resolved']} resolved)" for r in rules))
 
 
-async def show_person(conn: asyncpg.Connection, person_key: str, console: Console,
-                      label: str) -> None:
-    """Print one person's cross-agency picture. `label` is what the operator typed or a
-    pseudonymous reference: the person key itself is personal data."""
-    entries = await conn.fetch(sql.TIMELINE, person_key)
-    table = Table(title=f"Timeline for {label} ({len(entries)} events)", show_lines=False)
+async def show_person(reads: PersonReads, caller: Caller, person_id: str, purpose: str,
+                      console: Console, label: str) -> None:
+    """Print one person's cross-agency picture as ``caller`` may see it (every read audited).
+    `label` is what the operator typed or a pseudonymous reference."""
+    entries, cursor = [], None
+    while True:
+        page = await reads.timeline(caller, person_id, purpose, 500, cursor)
+        entries.extend(page.items)
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    who = caller.reader.agency + (f" ({caller.reader.role.replace('_', ' ')})")
+    withheld = sum(1 for e in entries if e.confidential)
+    table = Table(title=f"Timeline for {label} as {who} sees it ({len(entries)} events, "
+                        f"{withheld} confidential)")
     for column in ("occurred", "agency", "service", "event", "what happened"):
         table.add_column(column)
     for e in entries:
-        table.add_row(e["occurred_at"].strftime("%Y-%m-%d %H:%M"), e["source_agency"],
-                      e["service_kind"].lower(), e["event_type"], e["summary"])
+        f = e.fields
+        if e.confidential:
+            table.add_row(f"{e.on:%Y-%m-%d}", "", e.service_kind.lower(), "",
+                          f"[dim]{CONFIDENTIAL}[/dim]")
+        else:
+            table.add_row(f["occurred_at"].strftime("%Y-%m-%d %H:%M"), f["agency"],
+                          e.service_kind.lower(), f["event_type"], f["summary"])
     console.print(table)
-    caseload = await conn.fetch(sql.CASELOAD, person_key)
-    working = [f"{r['agency']} ({r['service_kind'].lower()}) since {r['since']:%Y-%m-%d}"
-               for r in caseload if r["active"]]
+    summary = await reads.summary(caller, person_id, purpose)
+    working = [(f"{c.fields['agency']} ({c.service_kind.lower()}) since "
+                f"{c.fields['since']:%Y-%m-%d}") if not c.confidential
+               else f"a {c.service_kind.lower()} service ({CONFIDENTIAL.lower()})"
+               for c in summary.caseload if c.confidential or c.fields["active"]]
     console.print("[bold]Working with them now:[/bold] " + ("; ".join(working) or "nobody"))
-    for a in await conn.fetch(alerts_sql.ALERTS_FOR_PERSON, person_key):
-        state = (f"resolved {a['resolved_at']:%Y-%m-%d}: {a['resolution']}"
-                 if a["status"] == "resolved" else "OPEN")
-        if a["evidence_count"]:
-            state += f"; {a['evidence_count']} later events joined it"
-        console.print(f"  [bold red]alert[/bold red] {a['severity']} -> {a['duty_team']}: "
-                      f"{a['title']} (raised {a['raised_at']:%Y-%m-%d %H:%M}; {state})")
-    referrals = await conn.fetch(sql.REFERRALS, person_key)
-    for r in referrals:
-        console.print(f"  referral {r['referral_id']}: {r['from_agency']} -> {r['to_agency']} "
-                      f"({r['to_service_kind'].lower()}): [bold]{r['status']}[/bold] "
-                      f"since {r['status_at']:%Y-%m-%d}")
+    lead = summary.lead_professional
+    console.print("[bold]Lead professional:[/bold] " + (
+        f"{lead.username} ({lead.agency_id}) since {lead.since:%Y-%m-%d}" if lead else "none"))
+    for a in await reads.alerts(caller, person_id, purpose):
+        if a.confidential:
+            console.print(f"  [bold red]alert[/bold red] {CONFIDENTIAL} ({a.on:%Y-%m-%d}, "
+                          f"{a.service_kind.lower()})")
+            continue
+        f = a.fields
+        state = (f"resolved {f['resolved_at']:%Y-%m-%d}: {f['resolution']}"
+                 if f["status"] == "resolved" else "OPEN")
+        console.print(f"  [bold red]alert[/bold red] {f['severity']} -> {f['duty_team']}: "
+                      f"{f['title']} (raised {f['raised_at']:%Y-%m-%d %H:%M}; {state})")
+    for r in await reads.referrals(caller, person_id, purpose):
+        if r.confidential:
+            console.print(f"  referral: {CONFIDENTIAL} ({r.on:%Y-%m-%d})")
+            continue
+        f = r.fields
+        console.print(f"  referral {f['referral_id']}: {f['from_agency']} -> {f['to_agency']} "
+                      f"({f['to_service_kind'].lower()}): [bold]{f['status']}[/bold] "
+                      f"since {f['status_at']:%Y-%m-%d}")

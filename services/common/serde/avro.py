@@ -139,3 +139,8 @@ def alert_codec() -> AvroCodec:
 @cache
 def identity_codec() -> AvroCodec:
     return AvroCodec("identity_event")
+
+
+@cache
+def governance_codec() -> AvroCodec:
+    return AvroCodec("governance_event")

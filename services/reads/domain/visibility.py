@@ -1,18 +1,20 @@
 """Who may see a timeline entry's content. Pure: plain data in, a decision out.
 
-An entry is always visible to the agency that recorded it. For anyone else:
+An entry is always visible to the agency that recorded it (and to the other party of a
+referral), except that business-support staff never see restricted content. For anyone else:
 
 - an entry of a *restricted* category (sexual health, substance use, domestic abuse,
   mental health: special-category data whose disclosure harms, and a refuge's location
   above all) is visible only by one of these, checked in this order:
   1. a case-by-case *disclosure* of that very entry to the reader's agency (with its reason
      and legal basis, recorded by the practitioner who disclosed it);
-  2. a *grant* by the lead professional of an open coordination episode, to the reader by
-     name or to their team, not revoked;
+  2. the open coordination episode: its coordinator (the lead professional) sees the
+     person's entries, and so does whoever they *grant* access to, by name or by team,
+     until the grant is revoked or the episode closes;
   3. the person's *consent* in force at the moment of reading (given, not withdrawn, not
      expired, covering the reader's agency and the entry's category);
-- an entry of any other category is visible under a *sharing agreement* between the two
-  agencies covering its category, or under consent as above.
+- an entry of any other category is visible under a *sharing agreement* in force between
+  the two agencies covering its category, or by any of the above.
 
 Everything else is *Confidential*: the reader learns that something was recorded, when,
 and by what kind of service, never what (``shown``).
@@ -30,6 +32,12 @@ RESTRICTED: Final = frozenset({"SEXUAL_HEALTH", "SUBSTANCE_USE", "DOMESTIC_ABUSE
                                "MENTAL_HEALTH"})
 CONSENT_KINDS: Final = ("explicit", "informed", "implicit")
 CONFIDENTIAL: Final = "Confidential"
+#: A practitioner's role. Business support (administration, reception) handles a case's
+#: logistics and sees no restricted content, its own agency's included; information
+#: governance staff answer audits and subject-access requests.
+ROLES: Final = ("practitioner", "business_support", "information_governance")
+#: How an agency's own system reads (with its agency credentials): as its agency.
+AGENCY_SYSTEM: Final = "agency_system"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +45,7 @@ class Reader:
     agency: str
     team: str | None = None
     practitioner: str | None = None   # an account id, never a name
+    role: str = "practitioner"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +56,8 @@ class Entry:
     sensitivity: str
     occurred_at: datetime
     summary: str
+    #: other agencies that see it as their own (a referral's receiving agency)
+    parties: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +84,19 @@ class Consent:
 
 @dataclass(frozen=True, slots=True)
 class Agreement:
-    """Pre-planned sharing between two agencies, for some categories (never restricted ones:
+    """Pre-planned sharing between agencies, for some categories (never restricted ones:
     those need the person's consent, a grant or a disclosure)."""
-    agencies: frozenset[str]          # the two parties
+    agencies: frozenset[str]          # the parties
     categories: frozenset[str]
+    starts: datetime | None = None
+    expires: datetime | None = None
+    ended_at: datetime | None = None
+
+    def shares(self, between: frozenset[str], category: str, at: datetime) -> bool:
+        return (between <= self.agencies and category in self.categories
+                and (self.starts is None or self.starts <= at)
+                and (self.expires is None or at < self.expires)
+                and (self.ended_at is None or at < self.ended_at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +129,7 @@ class Context:
     agreements: tuple[Agreement, ...] = ()
     grants: tuple[Grant, ...] = ()    # of the open coordination episode only
     disclosures: tuple[Disclosure, ...] = ()
+    lead_professional: str | None = None  # the open episode's coordinator (account id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,22 +138,39 @@ class Decision:
     because: str                      # for the audit: why it was shown or withheld
 
 
+#: Why an entry was shown or withheld: the access audit records these words.
+OWN_AGENCY: Final = "recorded by the reader's agency"
+DISCLOSED: Final = "disclosed to the reader's agency"
+LEAD_PROFESSIONAL: Final = "the reader is the lead professional"
+GRANTED: Final = "granted by the lead professional"
+CONSENTED: Final = "the person's consent"
+AGREED: Final = "a sharing agreement"
+WITHHELD_RESTRICTED: Final = "restricted"
+WITHHELD_NO_BASIS: Final = "no agreement or consent"
+WITHHELD_ROLE: Final = "restricted: not shown to business support"
+
+
 def decide(entry: Entry, reader: Reader, context: Context, at: datetime) -> Decision:
-    if entry.agency == reader.agency:
-        return Decision(True, "recorded by the reader's agency")
+    restricted = entry.sensitivity in RESTRICTED
+    if restricted and reader.role == "business_support":
+        return Decision(False, WITHHELD_ROLE)
+    if entry.agency == reader.agency or reader.agency in entry.parties:
+        return Decision(True, OWN_AGENCY)
     if any(d.event_id == entry.event_id and d.to_agency == reader.agency
            for d in context.disclosures):
-        return Decision(True, "disclosed to the reader's agency")
-    restricted = entry.sensitivity in RESTRICTED
-    if restricted and any(g.covers(reader) for g in context.grants):
-        return Decision(True, "granted by the lead professional")
+        return Decision(True, DISCLOSED)
+    # The lead professional, and those they grant access to, see the person's entries while
+    # the episode is open: restricted ones (what the grant is for) and, a fortiori, others.
+    if reader.practitioner is not None and reader.practitioner == context.lead_professional:
+        return Decision(True, LEAD_PROFESSIONAL)
+    if any(g.covers(reader) for g in context.grants):
+        return Decision(True, GRANTED)
     if any(c.grants(reader.agency, entry.sensitivity, at) for c in context.consents):
-        return Decision(True, "the person's consent")
-    if not restricted and any(
-            {entry.agency, reader.agency} <= a.agencies and entry.sensitivity in a.categories
-            for a in context.agreements):
-        return Decision(True, "a sharing agreement")
-    return Decision(False, "restricted" if restricted else "no agreement or consent")
+        return Decision(True, CONSENTED)
+    if not restricted and any(a.shares(frozenset({entry.agency, reader.agency}),
+                                       entry.sensitivity, at) for a in context.agreements):
+        return Decision(True, AGREED)
+    return Decision(False, WITHHELD_RESTRICTED if restricted else WITHHELD_NO_BASIS)
 
 
 def shown(entry: Entry, decision: Decision) -> Entry:
@@ -140,7 +178,8 @@ def shown(entry: Entry, decision: Decision) -> Entry:
     kind of service that recorded it (no agency, no category, no content)."""
     if decision.visible:
         return entry
-    return replace(entry, agency="", sensitivity=CONFIDENTIAL, summary=CONFIDENTIAL)
+    return replace(entry, agency="", sensitivity=CONFIDENTIAL, summary=CONFIDENTIAL,
+                   parties=frozenset())
 
 
 def filtered(entries: Iterable[Entry], reader: Reader, context: Context, at: datetime

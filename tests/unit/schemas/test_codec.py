@@ -36,6 +36,7 @@ from services.common.serde.avro import (
     DecodeError,
     agency_codec,
     alert_codec,
+    governance_codec,
     identity_codec,
     load_schema_versions,
 )
@@ -98,7 +99,7 @@ def test_an_identity_notice_round_trips_and_names_no_value_in_its_summary() -> N
 
 
 CODECS = {"agency_event": agency_codec, "alert_event": alert_codec,
-          "identity_event": identity_codec}
+          "identity_event": identity_codec, "governance_event": governance_codec}
 
 
 @pytest.mark.parametrize("family", sorted(CODECS))
