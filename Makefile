@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-identity clean
+.PHONY: install demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-identity bench-reads clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench-identity: install  ## admission with the identity step vs raw aiokafka con
 
 bench-rebuild: install   ## joinedup rebuild from the archive vs COPY, per-stage µs (~1M events)
 	$(PY) -m benchmarks.bench_rebuild
+
+bench-reads: install     ## read API p50/p99, 200-entry timeline, filtered and audited, vs the bare query
+	$(PY) -m benchmarks.bench_reads
 
 clean:
 	rm -rf $(VENV) .joinedup .pytest_cache .mypy_cache .ruff_cache

@@ -3,7 +3,8 @@
 -- who looked (the access audit).
 
 -- Records that are never changed or removed once written: the governance events and the
--- access audit. (Erasure makes a person's fields unreadable by destroying their key; it
+-- access audit (statement triggers: an UPDATE or DELETE is refused even when it matches no
+-- row, so nobody learns what would have matched). (Erasure makes a person's fields unreadable by destroying their key; it
 -- does not edit these rows.)
 CREATE FUNCTION refuse_change_to_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -62,10 +63,7 @@ CREATE INDEX governance_event_person ON governance_event (person_id, seq);
 CREATE INDEX governance_event_agreements ON governance_event (seq)
     WHERE person_id IS NULL;
 CREATE TRIGGER governance_event_append_only
-    BEFORE UPDATE OR DELETE ON governance_event
-    FOR EACH ROW EXECUTE FUNCTION refuse_change_to_append_only();
-CREATE TRIGGER governance_event_no_truncate
-    BEFORE TRUNCATE ON governance_event
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON governance_event
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_to_append_only();
 
 -- Governance events waiting to be published to the governance topic (written in the
@@ -99,8 +97,5 @@ CREATE TABLE access_audit (
 CREATE INDEX access_audit_person ON access_audit (person_id, seq);
 CREATE INDEX access_audit_reader ON access_audit (practitioner_id, seq);
 CREATE TRIGGER access_audit_append_only
-    BEFORE UPDATE OR DELETE ON access_audit
-    FOR EACH ROW EXECUTE FUNCTION refuse_change_to_append_only();
-CREATE TRIGGER access_audit_no_truncate
-    BEFORE TRUNCATE ON access_audit
+    BEFORE UPDATE OR DELETE OR TRUNCATE ON access_audit
     FOR EACH STATEMENT EXECUTE FUNCTION refuse_change_to_append_only();

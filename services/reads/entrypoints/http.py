@@ -17,12 +17,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic.json_schema import models_json_schema
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.settings import Settings
 from services.common.validation import Problem
+from services.ingest.entrypoints import schemas as problems
 from services.ingest.entrypoints.errors import RedactedErrors
 from services.ingest.entrypoints.publishing import problem_response
 from services.reads import accounts
@@ -54,6 +58,17 @@ A person's cross-agency records, as **you** may see them.
 """
 
 _STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
+#: What any call may answer besides its success (RFC 9457 problem details).
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: problems.problem("missing, unknown, expired or revoked token",
+                          {"WWW-Authenticate": "Bearer"}),
+    400: problems.problem("the body is not readable JSON"),
+    403: problems.problem("the caller may not do this"),
+    404: problems.problem("no such person (or item)"),
+    422: problems.problem("malformed: the problems name each field and why (never its value)"),
+    503: problems.problem("the database is unavailable; retry",
+                          {"Retry-After": "seconds to wait before retrying"}),
+}
 bearer = HTTPBearer(auto_error=False, description="a practitioner's token (jdr_...) or an "
                                                   "agency credential (jdu_...)")
 PersonId = Annotated[uuid.UUID, Path(description="the opaque person id")]
@@ -83,7 +98,20 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     _add_operations(app)
     _add_error_handlers(app)
     app.add_middleware(RedactedErrors)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        document = get_openapi(title=app.title, version=app.version,
+                               description=app.description, routes=app.routes,
+                               tags=app.openapi_tags)
+        _, top = models_json_schema([(problems.ProblemDetails, "validation")],
+                                    ref_template="#/components/schemas/{model}")
+        document.setdefault("components", {}).setdefault("schemas", {}).update(top["$defs"])
+        app.openapi_schema = document
+    return app.openapi_schema
 
 
 def _side(request: Request) -> ReadSide:
@@ -107,7 +135,7 @@ Who = Annotated[Caller, Depends(caller)]
 
 
 def _sign_in_routes() -> APIRouter:
-    router = APIRouter(prefix="/v1", tags=["sign-in"])
+    router = APIRouter(prefix="/v1", tags=["sign-in"], responses=ERRORS)
 
     @router.post("/sign-in", operation_id="signIn", response_model=s.Token,
                  responses={401: {"description": "unknown user, wrong password, disabled or "
@@ -141,7 +169,7 @@ def _sign_in_routes() -> APIRouter:
 
 
 def _people_routes() -> APIRouter:
-    router = APIRouter(prefix="/v1/people", tags=["people"])
+    router = APIRouter(prefix="/v1/people", tags=["people"], responses=ERRORS)
 
     @router.post("/search", operation_id="findPerson", response_model=s.PersonFound,
                  responses={404: {"description": "nobody holds that identifier"}})
@@ -216,6 +244,7 @@ def _people_routes() -> APIRouter:
 def _governance_routes() -> APIRouter:
     router = APIRouter(prefix="/v1/people/{person_id}", tags=["governance"])
     created: dict[int | str, dict[str, Any]] = {
+        **ERRORS,
         201: {"description": "recorded: in effect from the next read"},
                409: {"description": "refused given what is recorded (the reason says why)"}}
 
@@ -330,18 +359,24 @@ def _add_error_handlers(app: FastAPI) -> None:
         problems = [Problem(".".join(str(p) for p in e.get("loc", ())),
                             str(e.get("msg", "invalid")), str(e.get("type", "invalid")))
                     for e in exc.errors()]
-        return problem_response(422, problems)
+        return problem_response(422, problems, "Malformed request")
 
     async def unavailable(request: Request, exc: Exception) -> Response:
         return problem_response(503, [Problem(
             "request", f"a dependency is unavailable ({type(exc).__name__}); retry",
             "unavailable")])
 
+    async def http_error(request: Request, exc: Exception) -> Response:
+        # Starlette's own (an unreadable body, an unknown path) as problem details too.
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(exc.status_code, [Problem("request", str(exc.detail),
+                                                          "refused")],
+                                headers=dict(exc.headers or {}))
+
     app.add_exception_handler(ReadRefused, refused)
+    app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, invalid)
     for error in DATABASE_UNAVAILABLE:
         app.add_exception_handler(error, unavailable)
 
 
-def openapi_document(settings: Settings) -> dict[str, Any]:
-    return create_app(settings, migrate=False).openapi()
