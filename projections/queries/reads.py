@@ -172,8 +172,8 @@ GROUP BY r.referral_id
 ORDER BY r.made_at NULLS LAST, r.referral_id
 """
 
-# Open expectations with their trigger's agency and sensitivity (the trigger decides who may
-# see that something is expected).
+# Open expectations with their trigger's agency and sensitivity (with the rule's category,
+# they decide who may see that something is expected).
 OPEN_EXPECTATIONS = """
 SELECT e.expectation_id::text AS expectation_id, e.rule_id, e.due_at,
        e.state->>'title' AS title, e.state->>'expected' AS expected,
@@ -192,11 +192,15 @@ ALERTS = """
 SELECT a.alert_id::text AS alert_id, a.rule_id, a.severity, a.duty_team, a.title,
        a.explanation, a.expected, a.source_reference, a.status, a.raised_at, a.due_at,
        a.resolved_at, a.resolution, a.trigger_event_id::text AS trigger_event_id,
-       t.source_agency, t.service_kind, t.sensitivity, t.occurred_at
+       t.source_agency, t.service_kind, t.sensitivity, t.occurred_at,
+       r.sensitivity AS resolving_sensitivity, r.service_kind AS resolving_service_kind
 FROM alert a
 LEFT JOIN LATERAL (
     SELECT source_agency, service_kind, sensitivity, occurred_at FROM timeline_entry
     WHERE person_key = a.person_key AND event_id = a.trigger_event_id LIMIT 1) t ON true
+LEFT JOIN LATERAL (
+    SELECT service_kind, sensitivity FROM timeline_entry
+    WHERE person_key = a.person_key AND event_id = a.resolving_event_id LIMIT 1) r ON true
 WHERE a.person_key = $1
 ORDER BY a.raised_at, a.alert_id
 """

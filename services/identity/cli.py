@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import sys
 from collections.abc import Callable
@@ -23,6 +24,9 @@ from services.identity.operator import (
     parse_identifier,
     parse_person_id,
 )
+from services.reads.accounts import agency_reader
+from services.reads.adapters import audit_log
+from services.reads.domain.audit import Caller, action_record
 
 SettingsFactory = Callable[[], Settings]
 
@@ -37,6 +41,9 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
                        "local id names its agency: local_id:<agency>/<value>)")
     which.add_argument("--person", help="a person id (an old one shows where it went)")
     show.add_argument("--json", action="store_true", help="print JSON rather than tables")
+    show.add_argument("--by", default=getpass.getuser(),
+                      help="who is looking (recorded in the access audit; default: the "
+                           "login name, %(default)s)")
     for verb, text in (("link", "the two identifiers' records are one person"),
                        ("unlink", "undo the merge that made the two one person")):
         p = verbs.add_parser(verb, help=text)
@@ -91,8 +98,13 @@ async def _show(args: argparse.Namespace, settings: Settings, identifier: Identi
                 person_id: str | None) -> int:
     pool = await create_pool(settings, max_size=1)
     try:
-        async with pool.acquire() as conn:
+        async with pool.acquire() as conn, conn.transaction():
             view = await operator.show(conn, identifier=identifier, person_id=person_id)
+            caller = Caller(agency_reader(""), "operator", "cli", args.by)
+            await audit_log.write(conn, action_record(
+                caller, "read.identity", view.current_id if view else None, "investigation",
+                "ok" if view else "not_found",
+                {"scheme": identifier.scheme} if identifier else None))
     finally:
         await pool.close()
     if view is None:

@@ -34,7 +34,7 @@ from services.reads.adapters import governance_log
 from services.reads.domain.audit import PURPOSES, Caller
 from services.reads.domain.governance import AgreementEnded, AgreementMade
 from services.reads.domain.visibility import ROLES
-from services.reads.service import PersonReads, ReadRefused
+from services.reads.service import PersonReads, ReadRefused, rule_categories
 
 SettingsFactory = Callable[[], Settings]
 
@@ -81,6 +81,8 @@ def _team(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
     listing.add_argument("--agency", help="only this agency's")
 
     def handle(args: argparse.Namespace) -> int:
+        current = settings()
+
         async def work(pool: asyncpg.Pool) -> int:
             async with pool.acquire() as conn:
                 if args.verb == "create":
@@ -94,7 +96,7 @@ def _team(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
                     table.add_row(r["team_id"], r["agency_id"], r["name"], str(r["members"]))
                 Console().print(table)
                 return 0
-        return _run(f"team {args.verb}", work, settings())
+        return _run(f"team {args.verb}", work, current)
 
     team.set_defaults(handler=handle)
 
@@ -128,6 +130,8 @@ def _practitioner(sub: argparse._SubParsersAction, settings: SettingsFactory) ->
     listing.add_argument("--agency", help="only this agency's")
 
     def handle(args: argparse.Namespace) -> int:
+        current = settings()
+
         async def work(pool: asyncpg.Pool) -> int:
             console = Console()
             async with pool.acquire() as conn:
@@ -152,7 +156,7 @@ def _practitioner(sub: argparse._SubParsersAction, settings: SettingsFactory) ->
                                       if r["disabled_at"] else "")
                     console.print(table)
             return 0
-        return _run(f"practitioner {args.verb}", work, settings())
+        return _run(f"practitioner {args.verb}", work, current)
 
     practitioner.set_defaults(handler=handle)
 
@@ -187,6 +191,8 @@ def _agreement(sub: argparse._SubParsersAction, settings: SettingsFactory) -> No
     verbs.add_parser("list", help="agreements and whether they are in force")
 
     def handle(args: argparse.Namespace) -> int:
+        current = settings()
+
         async def work(pool: asyncpg.Pool) -> int:
             console = Console()
             if args.verb == "list":
@@ -204,7 +210,7 @@ def _agreement(sub: argparse._SubParsersAction, settings: SettingsFactory) -> No
                 console.print(table)
                 return 0
             caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = PersonReads(pool)
+            reads = PersonReads(pool, rule_categories(current))
             if args.verb == "make":
                 payload: AgreementMade | AgreementEnded = AgreementMade(
                     str(uuid.uuid4()), frozenset(_csv(args.agencies)),
@@ -216,7 +222,7 @@ def _agreement(sub: argparse._SubParsersAction, settings: SettingsFactory) -> No
             event = await reads.record(caller, None, payload, purpose="audit")
             console.print(f"{event.event_type}: {payload.agreement_id}")
             return 0
-        return _run(f"agreement {args.verb}", work, settings())
+        return _run(f"agreement {args.verb}", work, current)
 
     agreement.set_defaults(handler=handle)
 
@@ -275,9 +281,11 @@ def _timeline(sub: argparse._SubParsersAction, settings: SettingsFactory) -> Non
     _reader_arguments(tl)
 
     def handle(args: argparse.Namespace) -> int:
+        current = settings()
+
         async def work(pool: asyncpg.Pool) -> int:
             console = Console()
-            reads = PersonReads(pool)
+            reads = PersonReads(pool, rule_categories(current))
             async with pool.acquire() as conn:
                 caller = await _caller(conn, args)
                 people = (await views.busiest_people(conn, args.busiest)
@@ -291,7 +299,7 @@ def _timeline(sub: argparse._SubParsersAction, settings: SettingsFactory) -> Non
             await views.show_person(reads, caller, person, args.purpose, console,
                                     args.identifier or person)
             return 0
-        return _run("timeline", work, settings())
+        return _run("timeline", work, current)
 
     tl.set_defaults(handler=handle)
 
@@ -303,9 +311,11 @@ def _audit(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
     audit.add_argument("--json", action="store_true", help="print JSON lines")
 
     def handle(args: argparse.Namespace) -> int:
+        current = settings()
+
         async def work(pool: asyncpg.Pool) -> int:
             caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = PersonReads(pool)
+            reads = PersonReads(pool, rule_categories(current))
             person = await _person_id(reads, caller, args, "audit")
             found = await reads.access_log(caller, person, "audit")
             if args.json:
@@ -321,7 +331,7 @@ def _audit(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
                               e["role"] or "", e["action"], e["purpose"], e["outcome"])
             Console().print(table)
             return 0
-        return _run("audit", work, settings())
+        return _run("audit", work, current)
 
     audit.set_defaults(handler=handle)
 
@@ -336,9 +346,11 @@ def _subject_access(sub: argparse._SubParsersAction, settings: SettingsFactory) 
                      help="write the readable document here")
 
     def handle(args: argparse.Namespace) -> int:
+        current = settings()
+
         async def work(pool: asyncpg.Pool) -> int:
             caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = PersonReads(pool)
+            reads = PersonReads(pool, rule_categories(current))
             person = await _person_id(reads, caller, args, "subject_access")
             async with pool.acquire() as conn:
                 report = await subject_access.report(conn, caller, person)
@@ -354,7 +366,7 @@ def _subject_access(sub: argparse._SubParsersAction, settings: SettingsFactory) 
                                 f"{len(report['records'])} records, "
                                 f"{len(report['access_log'])} reads and actions")
             return 0
-        return _run("subject-access", work, settings())
+        return _run("subject-access", work, current)
 
     sar.set_defaults(handler=handle)
 

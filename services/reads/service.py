@@ -14,9 +14,10 @@ import base64
 import binascii
 import json
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final
 
 import asyncpg
@@ -26,6 +27,7 @@ from projections.queries import identity as identity_sql
 from projections.queries import reads as q
 from services.common.identifiers import identifier_problem
 from services.common.outbox import OutboxPublisher
+from services.common.settings import Settings
 from services.reads import accounts
 from services.reads.adapters import audit_log, governance_log
 from services.reads.domain import views
@@ -115,10 +117,21 @@ def _actor(caller: Caller) -> Actor:
     return Actor("operator", operator=caller.operator)
 
 
+def rule_categories(settings: Settings) -> dict[str, str]:
+    """What each rule's alerts reveal, from the rule pack the processor runs."""
+    from services.processor.bootstrap import load_pack
+
+    return {rule.id: rule.category for rule in load_pack(settings).rules}
+
+
 class PersonReads:
-    def __init__(self, pool: asyncpg.Pool, publisher: OutboxPublisher | None = None,
+    def __init__(self, pool: asyncpg.Pool, rule_categories: Mapping[str, str],
+                 publisher: OutboxPublisher | None = None,
                  clock: Clock = lambda: datetime.now(UTC)) -> None:
+        """``rule_categories``: each rule id of the rule pack and the category its alerts
+        reveal (an alert of a rule not in it is shown only to its duty team's agency)."""
         self._pool = pool
+        self._rules = dict(rule_categories)
         self._publisher = publisher
         self._clock = clock
 
@@ -167,11 +180,12 @@ class PersonReads:
 
     async def expectations(self, caller: Caller, person_id: str, purpose: str) -> list[Shown]:
         return await self._read_rows(caller, "read.expectations", person_id, purpose,
-                                     q.OPEN_EXPECTATIONS, views.expectations)
+                                     q.OPEN_EXPECTATIONS, partial(views.expectations,
+                                                                  rules=self._rules))
 
     async def alerts(self, caller: Caller, person_id: str, purpose: str) -> list[Shown]:
         return await self._read_rows(caller, "read.alerts", person_id, purpose, q.ALERTS,
-                                     views.alerts)
+                                     partial(views.alerts, rules=self._rules))
 
     async def summary(self, caller: Caller, person_id: str, purpose: str) -> Summary:
         """Who works with the person now (the caseload) and their lead professional."""

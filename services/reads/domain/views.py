@@ -10,8 +10,10 @@ decided on (``visibility.decide``) and comes out whole or as "Confidential":
   entries;
 - a referral is recorded by the referrer and is the receiving agency's own too; its category
   is the most sensitive of its service kind's and its events';
-- an open expectation and an alert are in their trigger entry's category, seen by whoever
-  may see the trigger (or its duty team's agency).
+- an open expectation and an alert reveal their rule's subject (each rule names its
+  category), their trigger entry's category and, once resolved by an event, that event's:
+  they are decided on the most sensitive of these, with the trigger's agency as the
+  recording one (or shown to the agency their duty team belongs to).
 """
 
 from __future__ import annotations
@@ -116,10 +118,18 @@ def referrals(rows: Iterable[Mapping[str, Any]], reader: Reader, context: Contex
     return out
 
 
-def _trigger(r: Mapping[str, Any], moment: datetime) -> Entry:
-    agency = r["source_agency"]
-    return Entry(r["trigger_event_id"], agency or "", r["service_kind"] or "OTHER",
-                 r["sensitivity"] or UNKNOWN, r["occurred_at"] or moment, "")
+RuleCategories = Mapping[str, str]
+
+
+def _trigger(r: Mapping[str, Any], moment: datetime, rules: RuleCategories) -> Entry:
+    """The entry an expectation or alert is decided as: its trigger's agency, and the most
+    sensitive of the categories it reveals (UNKNOWN if any of them is not known)."""
+    parts = [r["sensitivity"] or UNKNOWN, rules.get(r["rule_id"], UNKNOWN)]
+    if r.get("resolving_sensitivity"):
+        parts += [r["resolving_sensitivity"], service_category(r["resolving_service_kind"])]
+    category = UNKNOWN if UNKNOWN in parts else most_sensitive(parts)
+    return Entry(r["trigger_event_id"], r["source_agency"] or "", r["service_kind"] or "OTHER",
+                 category, r["occurred_at"] or moment, "")
 
 
 def _routed_to_reader(duty_team: str | None, reader: Reader) -> bool:
@@ -133,15 +143,16 @@ def _decide_triggered(r: Mapping[str, Any], entry: Entry, reader: Reader, contex
     if _routed_to_reader(r["duty_team"], reader):
         return Decision(True, "routed to the reader's agency")
     if entry.sensitivity == UNKNOWN:
-        return Decision(False, "its trigger is not on the person's timeline")
+        return Decision(False, "what it reveals is not known (its trigger is not on the "
+                               "person's timeline, or its rule is not in the rule pack)")
     return decide(entry, reader, context, at)
 
 
 def expectations(rows: Iterable[Mapping[str, Any]], reader: Reader, context: Context,
-                 at: datetime) -> list[Shown]:
+                 at: datetime, rules: RuleCategories) -> list[Shown]:
     out = []
     for r in rows:
-        entry = _trigger(r, r["due_at"] or at)
+        entry = _trigger(r, r["due_at"] or at, rules)
         out.append(_shown(r["expectation_id"], entry,
                           _decide_triggered(r, entry, reader, context, at), {
             "rule_id": r["rule_id"], "title": r["title"], "expected": r["expected"],
@@ -150,10 +161,10 @@ def expectations(rows: Iterable[Mapping[str, Any]], reader: Reader, context: Con
 
 
 def alerts(rows: Iterable[Mapping[str, Any]], reader: Reader, context: Context,
-           at: datetime) -> list[Shown]:
+           at: datetime, rules: RuleCategories) -> list[Shown]:
     out = []
     for r in rows:
-        entry = _trigger(r, r["raised_at"])
+        entry = _trigger(r, r["raised_at"], rules)
         out.append(_shown(r["alert_id"], entry,
                           _decide_triggered(r, entry, reader, context, at), {
             "rule_id": r["rule_id"], "severity": r["severity"], "duty_team": r["duty_team"],

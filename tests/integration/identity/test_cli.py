@@ -57,8 +57,13 @@ async def test_an_operator_links_records_and_sees_who_decided_and_why(
     assert await until(lambda: _has_both(pool, person)) == sorted(
         [discharge.event_id, contact.event_id])
 
-    code, out, err = await _person(settings, "show", "--identifier", RIO, "--json")
+    code, out, err = await _person(settings, "show", "--identifier", RIO, "--json", "--by",
+                                   "J. Smith")
     assert code == 0, err
+    assert await pool.fetchval(   # looking is audited, by scheme, never the value
+        "SELECT detail::text FROM access_audit WHERE action = 'read.identity' "
+        "AND operator = 'J. Smith' AND person_id::text = $1", person) == (
+        '{"scheme": "local_id", "channel": "cli"}')
     shown = json.loads(out)
     assert shown["current_id"] == person
     assert {(i["scheme"], i["value"]) for i in shown["identifiers"]} == {

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from services.common.events import SENSITIVITIES
 from services.processor.domain.rules.model import (
     LEAD_PROFESSIONAL,
     ROUTE_FIELDS,
@@ -32,7 +33,8 @@ from services.processor.domain.rules.vocabulary import field_problem, values_pro
 _DURATION = re.compile(r"^(\d+)(m|h|d|w)$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _TOP = {"version", "resolve_late_within", "late_arrival_grace", "description", "rules"}
-_RULE = {"id", "kind", "version", "title", "explanation", "source", "severity", "route",
+_RULE = {"id", "kind", "category", "version", "title", "explanation", "source", "severity",
+         "route",
          "expected", "trigger", "expect", "window", "cancel", "pair", "context"}
 _NEEDS = {"deadline": ("expect", "window"), "immediate": (), "pair": ("pair",),
           "context": ("context",)}
@@ -144,6 +146,9 @@ class _Checker:
                 self.fail(key, "is missing (a non-empty string is required)")
         if raw.get("severity") not in (None, *SEVERITIES):
             self.fail("severity", f"must be one of {', '.join(SEVERITIES)}")
+        if raw.get("category") not in SENSITIVITIES:
+            self.fail("category", f"is required, one of {', '.join(SENSITIVITIES)} (what an "
+                                  "alert of the rule reveals about the person)")
         self._route(raw.get("route"))
         for key in ("expect", "window", "cancel", "pair", "context"):
             if key in raw and key not in _NEEDS[kind] and key != "cancel":
@@ -162,7 +167,7 @@ class _Checker:
         return Rule(rule_id, kind, str(raw.get("version") or pack_version), raw.get("title", ""),
                     raw.get("explanation", ""), raw.get("source", ""), raw.get("severity", ""),
                     raw.get("route", ""), raw.get("expected", ""), trigger, expect, window,
-                    cancel, pair, contexts)
+                    cancel, pair, contexts, str(raw.get("category") or ""))
 
     def _route(self, route: object) -> None:
         if not isinstance(route, str) or route == LEAD_PROFESSIONAL:

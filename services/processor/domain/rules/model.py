@@ -127,6 +127,8 @@ class Rule:
     cancel: Matcher | None = None       # withdraws expectations; ``same`` keys the trigger
     pair: Pair | None = None
     contexts: tuple[Context, ...] = ()
+    #: the sensitivity category an alert of the rule reveals (who may see it: services/reads)
+    category: str = "GENERAL"
 
     @property
     def matchers(self) -> tuple[Matcher, ...]:

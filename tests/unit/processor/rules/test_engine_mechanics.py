@@ -94,7 +94,7 @@ def test_explain_says_why_a_rule_did_or_did_not_fire() -> None:
     [silent] = explain(PACK, person.state, "stuck-between-services")
     assert "did not fire" in silent
     assert len(explain(PACK, person.state)) == len(PACK.rules)
-    assert explain(PACK, person.state, "nope") == ["no rule 'nope' in rule pack 2026.11.1"]
+    assert explain(PACK, person.state, "nope") == ["no rule 'nope' in rule pack 2026.12.1"]
 
 
 def test_state_survives_the_jsonb_round_trip_the_store_uses() -> None:

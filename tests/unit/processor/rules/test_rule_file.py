@@ -13,6 +13,7 @@ GOOD = '''version = "2026.11.1"
 [[rules]]
 id = "mh-72h-follow-up"
 kind = "deadline"
+category = "MENTAL_HEALTH"
 title = "No follow-up"
 severity = "high"
 route = "mental-health:{area}"
@@ -44,8 +45,10 @@ def line_of(text: str, needle: str) -> int:
 
 def test_the_shipped_pack_loads_with_every_rule_citing_its_source() -> None:
     pack = load_rule_pack(default_pack_path())
-    assert pack.version == "2026.11.1"
+    assert pack.version == "2026.12.1"
     assert len(pack.rules) == 10 and len(pack.by_id) == 10
+    assert {r.id: r.category for r in pack.rules}["release-substance-treatment-21d"] == (
+        "SUBSTANCE_USE")
     assert all(rule.source and rule.title and rule.version == pack.version for rule in pack.rules)
     assert load_rule_pack(str(default_pack_path())).rules == pack.rules
 
@@ -66,7 +69,7 @@ def test_bad_duration_names_line_rule_field_and_reason() -> None:
 def test_file_name_is_named_when_loading_a_path(tmp_path: Path) -> None:
     path = tmp_path / "pack.toml"
     path.write_text(GOOD.replace('within = "72h"', 'within = "3 days"'))
-    assert refused(path).startswith("pack.toml line 21, rule 'mh-72h-follow-up'")  # type: ignore[arg-type]
+    assert refused(path).startswith("pack.toml line 22, rule 'mh-72h-follow-up'")  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("change", "field", "reason"), [
@@ -104,8 +107,16 @@ def test_duplicate_ids_and_every_problem_reported_at_once() -> None:
                       if ln.startswith("id =")][1]
     assert (f"<rule text> line {second_id_line}, rule 'mh-72h-follow-up', field id: "
             "duplicate rule id") in lines
-    assert any(ln.startswith(f"<rule text> line {second_id_line + 17}, rule 'mh-72h-follow-up', "
+    assert any(ln.startswith(f"<rule text> line {second_id_line + 18}, rule 'mh-72h-follow-up', "
                              "field window.within: '72x'") for ln in lines)
+
+
+def test_every_rule_says_what_category_its_alerts_reveal() -> None:
+    assert "field category: is required, one of GENERAL" in refused(
+        GOOD.replace('category = "MENTAL_HEALTH"\n', ''))
+    assert "field category: is required" in refused(
+        GOOD.replace('category = "MENTAL_HEALTH"', 'category = "SECRET"'))
+    assert load_rule_pack(GOOD).rules[0].category == "MENTAL_HEALTH"
 
 
 def test_not_toml_and_missing_version_and_bad_bool() -> None:
