@@ -58,7 +58,7 @@ from services.reads.domain.governance import (
     EntryDisclosed,
     EpisodeOpened,
 )
-from services.reads.service import PersonReads, rule_categories
+from services.reads.service import person_reads
 from services.stack.ports import free_port
 
 NHS = "9990000026"
@@ -134,7 +134,7 @@ async def prepare(settings: Settings) -> tuple[str, str]:
                                                        None, "practitioner", PASSWORD)
             signed = await accounts.sign_in(conn, "bench.housing", PASSWORD, timedelta(hours=1))
             assert signed is not None
-        reads = PersonReads(pool, rule_categories(settings))
+        reads = person_reads(pool, settings)
         as_drugs = Caller(drugs.reader, "practitioner")
         await reads.record(Caller(accounts.agency_reader(""), "operator", "cli", "bench"), None,
                            AgreementMade("isa-1", frozenset({"leeds-housing", "hmp-leeds"}),

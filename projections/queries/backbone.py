@@ -103,7 +103,7 @@ FORGET_CASELOADS = "DELETE FROM caseload WHERE person_key = ANY($1::text[])"
 
 # The archived events that were filed under any of these people, in the order applied.
 ARCHIVED_FOR_PEOPLE = """
-SELECT seq, source_agency, event_id::text AS event_id, body, kafka_topic, kafka_partition,
+SELECT seq, person_key, source_agency, event_id::text AS event_id, body, kafka_topic, kafka_partition,
        kafka_offset
 FROM event_archive WHERE person_key = ANY($1::text[]) ORDER BY seq
 """

@@ -35,6 +35,9 @@ SELECT * FROM unnest($1::text[], $2::text[], $3::uuid[])
 ON CONFLICT (scheme, value) DO UPDATE SET person_id = EXCLUDED.person_id
 """
 
+# An erased person's identifiers leave the lookup with them.
+FORGET_IDENTIFIERS = "DELETE FROM person_index_identifier WHERE person_id = ANY($1::uuid[])"
+
 # The live person holding each identifier asked about (those the index holds).
 OWNERS = """
 SELECT i.scheme, i.value, i.person_id::text AS person_id

@@ -7,6 +7,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.admission.handler import Admission
+from services.admission.transit import TransitKeys
 from services.common.agencies import PublisherPolicy
 from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
@@ -14,13 +15,17 @@ from services.common.kafka import TopicGuard
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
 from services.identity.index_store import IndexStore
+from services.identity.key_ring import KeyRing
 
 
 def build_admission(settings: Settings, pool: asyncpg.Pool, producer: AIOKafkaProducer,
                     dead_letters: DeadLetterTopic, health: Health, metrics: ConsumerMetrics,
                     guard: TopicGuard | None = None) -> TrackedConsumer:
+    key_ring = KeyRing(settings.key_encryption_key())
     admission = Admission(pool, producer, settings.topics, dead_letters, PublisherPolicy(pool),
-                          name=settings.admission_group, identity=IndexStore(), guard=guard)
+                          name=settings.admission_group, identity=IndexStore(key_ring),
+                          transit=TransitKeys(pool, settings.key_encryption_key()),
+                          guard=guard)
     return TrackedConsumer(
         settings, pool, admission, name=settings.admission_group,
         group=settings.admission_group, pattern=settings.topics.agency_pattern, health=health,

@@ -38,9 +38,12 @@ class EventLog:
     def topic_of(self, event: AgencyEvent) -> str:
         return self._topics.agency(event.source.agency)
 
-    def message(self, event: AgencyEvent, traceparent: str | None = None) -> Outgoing:
-        return Outgoing(self.topic_of(event), self._keys.of(event), encode_event(event),
-                        agency_event_headers(event, traceparent))
+    def message(self, event: AgencyEvent, traceparent: str | None = None,
+                sealed: AgencyEvent | None = None) -> Outgoing:
+        """``sealed``: the event as written, its personal fields sealed (the key is still the
+        keyed hash of the person's identifier in the clear, the same for every write)."""
+        return Outgoing(self.topic_of(event), self._keys.of(event),
+                        encode_event(sealed or event), agency_event_headers(event, traceparent))
 
     async def send(self, event: AgencyEvent, traceparent: str | None = None
                    ) -> asyncio.Future[RecordMetadata]:

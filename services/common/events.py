@@ -174,6 +174,9 @@ class AgencyEvent:
     #: read the event from the person-events topic; empty before resolution). Not part of
     #: the agency's event: the same fact resolves to another person id after an unlink.
     person_key: str = field(default="", compare=False)
+    #: Its personal fields could not be opened: the person's data key was destroyed (they
+    #: were erased). Set by whoever opened the sealed event; the read models show it as such.
+    erased: bool = field(default=False, compare=False)
     # Derived once: the identity step and the partitioner ask for it.
     _strongest: Identifier = field(init=False, repr=False, compare=False,
                                    default=Identifier("", ""))

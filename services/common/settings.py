@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import re
 from dataclasses import dataclass
@@ -16,8 +18,9 @@ from services.common.message_keys import SubjectKeys
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 #: Agency ids name Kafka topics and principals: lower-case letters, digits and inner hyphens.
 AGENCY_ID = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-#: For development and tests only (production refuses it).
+#: For development and tests only (production refuses them).
 _DEVELOPMENT_KEY_SECRET = "joinedup-development-message-keys"
+_DEVELOPMENT_SEALING_KEY = base64.b64encode(b"joinedup-development-sealing-key").decode()
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,10 @@ class Settings(BaseSettings):
     # services/common/message_keys.py). Every writer of one deployment must share it;
     # production must set its own.
     message_key_secret: SecretStr = SecretStr(_DEVELOPMENT_KEY_SECRET)
+    # The key-encryption key (base64 of 32 bytes) that wraps every person's data key (see
+    # services/identity/key_ring.py). Losing it loses every sealed field; production must
+    # set its own and keep it outside the database (a secrets manager or KMS).
+    sealing_key: SecretStr = SecretStr(_DEVELOPMENT_SEALING_KEY)
     topic_partitions: int = 4
     topic_replication: int = 1
     # Apache Kafka supports the idempotent producer; the embedded Tansu build fails
@@ -185,6 +192,17 @@ class Settings(BaseSettings):
             raise ValueError("must be a lower-case SQL identifier")
         return value
 
+    @field_validator("sealing_key")
+    @classmethod
+    def _sealing_key_is_32_bytes(cls, value: SecretStr) -> SecretStr:
+        try:
+            raw = base64.b64decode(value.get_secret_value(), validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("must be base64 of 32 random bytes") from None
+        if len(raw) != 32:
+            raise ValueError("must be base64 of 32 random bytes")
+        return value
+
     @field_validator("log_level", "log_library_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -205,7 +223,13 @@ class Settings(BaseSettings):
         if (self.environment == "production"
                 and self.message_key_secret.get_secret_value() == _DEVELOPMENT_KEY_SECRET):
             raise ValueError("production needs its own JOINEDUP_MESSAGE_KEY_SECRET")
+        if (self.environment == "production"
+                and self.sealing_key.get_secret_value() == _DEVELOPMENT_SEALING_KEY):
+            raise ValueError("production needs its own JOINEDUP_SEALING_KEY")
         return self
+
+    def key_encryption_key(self) -> bytes:
+        return base64.b64decode(self.sealing_key.get_secret_value())
 
     def subject_keys(self) -> SubjectKeys:
         return SubjectKeys(self.message_key_secret.get_secret_value().encode())

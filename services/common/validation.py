@@ -22,6 +22,7 @@ from services.common.events import (
 )
 from services.common.identifiers import identifier_problem
 from services.common.message_keys import carries_identifier
+from services.common.serde.sealing import is_sealed
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {
@@ -70,7 +71,10 @@ def event_problems(
                 f"{path}.scheme", f"unknown scheme; expected one of {', '.join(IDENTIFIER_SCHEMES)}",
                 "unknown_identifier_scheme"))
             continue
-        reason = identifier_problem(identifier.scheme, identifier.value)
+        # A sealed value was checked before it was sealed (admission checks the event open);
+        # here it is opaque.
+        reason = (None if is_sealed(identifier.value)
+                  else identifier_problem(identifier.scheme, identifier.value))
         if reason:
             problems.append(Problem(f"{path}.value", reason, "invalid_identifier"))
     if isinstance(event.payload, IdentityNotice):  # the other record's identifier
@@ -80,7 +84,8 @@ def event_problems(
                 "payload.other_scheme",
                 f"unknown scheme; expected one of {', '.join(IDENTIFIER_SCHEMES)}",
                 "unknown_identifier_scheme"))
-        elif reason := identifier_problem(other.other_scheme, other.other_value):
+        elif not is_sealed(other.other_value) and (
+                reason := identifier_problem(other.other_scheme, other.other_value)):
             problems.append(Problem("payload.other_value", reason, "invalid_identifier"))
     if not _storable(event):
         for path, text, what in _texts(event):

@@ -18,6 +18,7 @@ from services.common.kafka import make_producer
 from services.common.settings import Settings
 from services.identity import operator
 from services.identity.codec import IdentityEvent
+from services.identity.key_ring import KeyRing
 from services.identity.operator import (
     OperatorError,
     PersonView,
@@ -88,7 +89,7 @@ async def _decide(settings: Settings, decision: operator.Decision, by: str, reas
     await producer.start()
     try:
         return await operator.decide(pool, producer, settings.topics.person_events, decision,
-                                     by, reason)
+                                     by, reason, KeyRing(settings.key_encryption_key()))
     finally:
         await producer.stop()
         await pool.close()

@@ -16,6 +16,7 @@ from services.common.serde.avro import DecodeError, identity_codec
 from services.identity.domain import (
     Attached,
     Change,
+    Erased,
     Identified,
     Merged,
     PossibleMatch,
@@ -31,7 +32,7 @@ class IdentityEvent:
 
 
 _KIND = {Identified: "identified", Attached: "attached", Merged: "merged",
-         Separated: "separated", PossibleMatch: "possible_match"}
+         Separated: "separated", PossibleMatch: "possible_match", Erased: "erased"}
 
 
 def kind_of(change: Change) -> str:
@@ -47,6 +48,8 @@ def _fields(change: Change) -> dict[str, Any]:
     if isinstance(change, Separated):
         return {"person_id": change.person_id, "from_person_id": change.from_id,
                 "identifiers": change.identifiers, "asserted_by": change.asserted_by}
+    if isinstance(change, Erased):
+        return {"person_id": "", "person_ids": change.person_ids}
     return {"person_id": "", "person_ids": change.person_ids, "reason": change.reason}
 
 
@@ -74,6 +77,7 @@ _FROM_RECORD: dict[str, Callable[[dict[str, Any]], Change]] = {
     "separated": lambda r: Separated(r["person_id"], r["from_person_id"], _identifiers(r),
                                      r["asserted_by"]),
     "possible_match": lambda r: PossibleMatch(tuple(r["person_ids"]), r["reason"]),
+    "erased": lambda r: Erased(tuple(r["person_ids"])),
 }
 
 

@@ -3,10 +3,11 @@
 A person id is a random UUID drawn by the caller (``new_id``), never derived from an
 identifier, so nobody can recompute it from an NHS number. Because it is random, the index is
 itself event-sourced: every decision below comes back as identity changes (``Identified``,
-``Attached``, ``Merged``, ``Separated``, ``PossibleMatch``) for the identity step to put on
-its log, and a replay rebuilds the index from those changes (``apply_change``) rather than
-drawing new ids. The functions mutate the ``PersonIndex`` they are given (one dict update
-per change, as ``ReadModel.fold_all`` does) and return the changes; nothing else.
+``Attached``, ``Merged``, ``Separated``, ``PossibleMatch``; ``Erased`` for an erasure) for
+the identity step to put on its log, and a replay rebuilds the index from those changes
+(``apply_change``) rather than drawing new ids. The functions mutate the ``PersonIndex``
+they are given (one dict update per change, as ``ReadModel.fold_all`` does) and return the
+changes; nothing else.
 
 The matching rule (deterministic, the only automatic one):
 
@@ -88,7 +89,15 @@ class PossibleMatch:
     reason: str
 
 
-Change = Identified | Attached | Merged | Separated | PossibleMatch
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """The people (every person id of one person) are forgotten: their identifiers leave
+    the index, so a later event under them is somebody new (their data keys are destroyed
+    with it: see services/identity/key_ring.py)."""
+    person_ids: tuple[str, ...]
+
+
+Change = Identified | Attached | Merged | Separated | PossibleMatch | Erased
 
 
 # --- the index --------------------------------------------------------------------------------
@@ -168,12 +177,26 @@ def _possible_match(index: PersonIndex, c: PossibleMatch) -> None:
     pass  # for operators; the index is unchanged
 
 
+def _erased(index: PersonIndex, c: Erased) -> None:
+    gone: set[Identifier] = set()
+    for person in c.person_ids:
+        gone |= index.members.get(person, set())
+        if person in index.members:
+            index.members[person] = set()
+    for identifier in gone:
+        index.owner.pop(identifier, None)
+        index.origin.pop(identifier, None)
+    if gone and index.apart:
+        index.apart = {pair for pair in index.apart if not pair & gone}
+
+
 _APPLY: dict[type, Callable[[PersonIndex, object], None]] = {
     Identified: _identified,  # type: ignore[dict-item]
     Attached: _attached,  # type: ignore[dict-item]
     Merged: _merged,  # type: ignore[dict-item]
     Separated: _separated,  # type: ignore[dict-item]
     PossibleMatch: _possible_match,  # type: ignore[dict-item]
+    Erased: _erased,  # type: ignore[dict-item]
 }
 
 
@@ -316,6 +339,14 @@ def split(index: PersonIndex, identifiers: Sequence[Identifier], new_id: NewId
         return []
     changes: list[Change] = []
     _recorded(index, changes, Separated(new_id(), person, tuple(identifiers), OPERATOR))
+    return changes
+
+
+def erase(index: PersonIndex, person: str) -> list[Change]:
+    """Forget a person (and every person id merged into them): an operator's erasure."""
+    current = index.current(person)
+    changes: list[Change] = []
+    _recorded(index, changes, Erased(tuple(sorted(merged_into(index, current)))))
     return changes
 
 

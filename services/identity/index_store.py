@@ -12,6 +12,11 @@ PostgreSQL change log (``identity_change``) is what makes it durable and shared.
 
 If the transaction does not commit, the copy in memory holds decisions that never happened:
 ``rolled_back`` marks it stale, and the next ``open`` rebuilds it from the log.
+
+Identifier values in the log are sealed with the data key of the person holding them
+(``sealing.py``; a person's key is made in the transaction that first identifies them).
+The copy in memory holds them open; read back, those of an erased person (key destroyed)
+cannot be opened and are left out.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import asyncpg
 
 from projections.queries import identity as sql
 from services.common.events import AgencyEvent, Identifier, IdentityNotice
+from services.common.serde.sealing import person_ref
 from services.identity import domain
 from services.identity.codec import (
     IdentityEvent,
@@ -34,10 +40,18 @@ from services.identity.codec import (
 from services.identity.domain import (
     Attached,
     Change,
+    Erased,
     Identified,
     Merged,
     PersonIndex,
     Separated,
+)
+from services.identity.key_ring import KeyRing
+from services.identity.sealing import (
+    holder,
+    key_refs,
+    open_identity_event,
+    seal_identity_event,
 )
 
 
@@ -47,7 +61,8 @@ def random_person_id() -> str:
 
 
 class IndexStore:
-    def __init__(self) -> None:
+    def __init__(self, key_ring: KeyRing) -> None:
+        self.key_ring = key_ring
         self.index = PersonIndex()
         self._seq = 0
         self._stale = False
@@ -57,8 +72,13 @@ class IndexStore:
         await conn.execute(sql.LOCK)
         if self._stale:
             self.index, self._seq, self._stale = PersonIndex(), 0, False
-        for row in await conn.fetch(sql.CHANGES_AFTER, self._seq):
-            domain.apply_change(self.index, decode_identity_event(row["body"]).change)
+        rows = await conn.fetch(sql.CHANGES_AFTER, self._seq)
+        if not rows:
+            return
+        events = [decode_identity_event(row["body"]) for row in rows]
+        keys = await self.key_ring.keys(conn, {r for e in events for r in key_refs(e)})
+        for row, event in zip(rows, events, strict=True):
+            domain.apply_change(self.index, open_identity_event(event, keys).change)
             self._seq = row["seq"]
 
     def rolled_back(self) -> None:
@@ -95,6 +115,9 @@ class IndexStore:
     def split(self, identifiers: Sequence[Identifier]) -> list[Change]:
         return domain.split(self.index, identifiers, random_person_id)
 
+    def erase(self, person: str) -> list[Change]:
+        return domain.erase(self.index, person)
+
     # --- the log and its lookups ---------------------------------------------------------------
 
     async def record(self, conn: asyncpg.Connection, changes: Sequence[Change],
@@ -105,6 +128,11 @@ class IndexStore:
         if not changes:
             return []
         events = [IdentityEvent(str(uuid.uuid4()), at, c) for c in changes]
+        holders = list(dict.fromkeys(h for e in events if (h := holder(e)) is not None))
+        await self.key_ring.create(conn, [c.person_id for c in changes
+                                          if isinstance(c, Identified | Separated)])
+        keys = await self.key_ring.keys(conn, [person_ref(h) for h in holders])
+        events = [seal_identity_event(e, keys) for e in events]
         rows = await conn.fetch(
             sql.RECORD_CHANGES, [e.change_id for e in events],
             [kind_of(e.change) for e in events], [at] * len(events),
@@ -120,6 +148,9 @@ class IndexStore:
             await conn.execute(sql.UPSERT_IDENTIFIERS, [i.scheme for i in identifiers],
                                [i.value for i in identifiers],
                                [self.index.owner[i] for i in identifiers])
+        erased = [p for c in changes if isinstance(c, Erased) for p in c.person_ids]
+        if erased:
+            await conn.execute(sql.FORGET_IDENTIFIERS, erased)
         return events
 
     def _touched(self, changes: Sequence[Change]) -> tuple[list[str], list[Identifier]]:

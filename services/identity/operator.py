@@ -27,12 +27,14 @@ from services.identity.domain import (
     OPERATOR,
     Attached,
     Change,
+    Erased,
     Identified,
     Merged,
     PossibleMatch,
     Separated,
 )
 from services.identity.index_store import IndexStore
+from services.identity.key_ring import KeyRing
 from services.identity.messages import regroup_messages
 
 
@@ -108,6 +110,7 @@ _DESCRIBE: dict[type, Callable[[Any], str]] = {
     Separated: lambda c: (f"person {c.person_id}; from {c.from_id}; "
                           f"schemes {_schemes(c.identifiers)}"),
     PossibleMatch: lambda c: f"people {', '.join(c.person_ids)}; reason {c.reason}",
+    Erased: lambda c: f"people {', '.join(c.person_ids)} erased",
 }
 
 
@@ -115,13 +118,14 @@ Decision = Callable[[IndexStore], list[Change]]
 
 
 async def decide(pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str,
-                 decision: Decision, by: str, reason: str) -> list[IdentityEvent]:
+                 decision: Decision, by: str, reason: str, key_ring: KeyRing
+                 ) -> list[IdentityEvent]:
     """Take the decision on the index, record it as ``by``'s with ``reason``, and put any
     merge or separation on the person-events topic (acknowledged before the commit: if the
     commit then fails, the read models regroup to what the index still says, a no-op)."""
     if not by.strip() or not reason.strip():
         raise OperatorError("say who you are (--by) and why (--reason): both are audited")
-    store = IndexStore()
+    store = IndexStore(key_ring)
     async with pool.acquire() as conn, conn.transaction():
         await store.open(conn)
         try:

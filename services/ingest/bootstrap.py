@@ -50,7 +50,8 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
                       CredentialCache(pool, settings.api_credential_cache_seconds), log_check,
                       # By then the claimant has recorded, released or died: its produce
                       # gives up after `timeout` (see gateway_producer).
-                      stale_after=2 * timeout + 5, claim_wait=settings.api_claim_wait_seconds)
+                      stale_after=2 * timeout + 5, claim_wait=settings.api_claim_wait_seconds,
+                      key_encryption_key=settings.key_encryption_key())
     finally:
         if log_check is not None:
             await log_check.stop()

@@ -37,7 +37,7 @@ import structlog
 
 from services.common.db import DATABASE_UNAVAILABLE, BoundedPool
 from services.common.events import AgencyEvent
-from services.common.serde.agency_event import encode_event
+from services.common.serde.sealing import TRANSIT, seal_event
 from services.ingest.adapters.log_check import LogCheck, Written
 from services.ingest.adapters.publisher import Delivery, EventPublisher
 from services.ingest.adapters.receipts import (
@@ -49,6 +49,7 @@ from services.ingest.adapters.receipts import (
     receipts_for,
     release,
     take_over,
+    transit_keys,
 )
 from services.ingest.auth import CredentialCache
 from services.ingest.domain.outcomes import Outcome, conflict, in_progress, not_written
@@ -67,6 +68,9 @@ class Gateway:
     log_check: LogCheck | None = None  # None: trust acknowledgements (not on Tansu)
     stale_after: float = 30.0  # seconds after which a pending claim belongs to a dead request
     claim_wait: float = 2.0    # seconds to wait for another request's claim to settle
+    #: wraps the transit keys that seal each event's personal fields on the agency's topic
+    #: (None: written in the clear, as a direct publisher writes)
+    key_encryption_key: bytes | None = None
 
 
 async def publish_events(gateway: Gateway, agency_id: str, events: Sequence[AgencyEvent],
@@ -149,8 +153,8 @@ async def _already_written(gateway: Gateway, agency_id: str, events: Sequence[Ag
     if not written:
         return {}
     on_log = await _on_log(gateway, [
-        Written(r.topic or "", r.partition or 0, r.offset or 0, encode_event(events[i]),
-                read_back=True) for i, r in written])
+        Written(r.topic or "", r.partition or 0, r.offset or 0, b"", read_back=True,
+                event=(agency_id, events[i].event_id)) for i, r in written])
     lost = []
     for (i, receipt), present in zip(written, on_log, strict=True):
         if present:
@@ -175,11 +179,24 @@ async def _produce(gateway: Gateway, agency_id: str, events: dict[int, AgencyEve
     """Produce the events this request holds, read them back, then settle their claims."""
     if not events:
         return {}
-    deliveries = await gateway.publisher.publish(list(events.values()), traceparent)
+    outcomes: dict[int, Outcome] = {}
+    seal = None
+    if gateway.key_encryption_key is not None:
+        # Sealed for the journey over the agency's topic; admission opens and re-seals it.
+        keys = await transit_keys(gateway.pool, agency_id,
+                                  [e.event_id for e in events.values()],
+                                  gateway.key_encryption_key)
+        for i, event in events.items():
+            if event.event_id not in keys:   # its claim was taken over: not ours to write
+                outcomes[i] = not_written(event.event_id)
+        events = {i: e for i, e in events.items() if e.event_id in keys}
+
+        def seal(event: AgencyEvent) -> AgencyEvent:
+            return seal_event(event, keys[event.event_id], TRANSIT)
+    deliveries = await gateway.publisher.publish(list(events.values()), traceparent, seal)
     acknowledged = [d for d in deliveries if d is not None]
     on_log = dict(zip(acknowledged, await _on_log(gateway, [
         Written(d.topic, d.partition, d.offset, d.value) for d in acknowledged]), strict=True))
-    outcomes: dict[int, Outcome] = {}
     accepted: list[tuple[str, datetime, Delivery]] = []
     released: list[tuple[str, datetime]] = []
     for (i, event), delivery in zip(events.items(), deliveries, strict=True):

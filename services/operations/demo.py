@@ -26,7 +26,7 @@ from services.operations.stack import prepare, services_running
 from services.reads import accounts
 from services.reads.domain.audit import Caller
 from services.reads.domain.governance import AgreementMade
-from services.reads.service import PersonReads, rule_categories
+from services.reads.service import PersonReads, person_reads
 from services.simulation.agencies import AGENCIES, PROBATION
 from services.stack.local import local_stack
 
@@ -98,7 +98,7 @@ async def _report(settings: Settings, console: Console) -> None:
                           f"{counts['referrals']} referrals tracked, {counts['parked']} parked")
             await views.show_alert_summary(conn, console)
             people = await views.people_with_alerts(conn, 3)
-            caller = await _demo_reader(conn, PersonReads(pool, rule_categories(settings)))
+            caller = await _demo_reader(conn, person_reads(pool, settings))
         console.print(
             f"[bold]Each person as a probation practitioner ({caller.reader.agency}) sees "
             "them:[/bold] criminal-justice, health and general entries of the prisons and "
@@ -106,7 +106,7 @@ async def _report(settings: Settings, console: Console) -> None:
             "substance use, domestic abuse) as Confidential unless the person consents, the "
             "lead professional grants access or the service discloses one. Every read is in "
             "the access audit (joinedup audit --person ID --by NAME).")
-        reads = PersonReads(pool, rule_categories(settings))
+        reads = person_reads(pool, settings)
         for n, person in enumerate(people, 1):
             await views.show_person(reads, caller, person, "direct_care", console,
                                     f"simulated person #{n}")

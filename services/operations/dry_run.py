@@ -20,6 +20,7 @@ import asyncpg
 from projections.queries import rebuild as sql
 from services.alerts.events import AlertEvent
 from services.processor.domain.rules import Outcome, RulePack, fire_due
+from services.processor.opening import Opener
 from services.processor.read_models import Registry
 from services.processor.sources import ArchiveSource
 
@@ -35,8 +36,8 @@ class DryRun:
 
 
 async def dry_run(pool: asyncpg.Pool, registry: Registry, topic: str, pack: RulePack,
-                  now: datetime, batch_size: int = 5000) -> DryRun:
-    source = ArchiveSource(topic)
+                  now: datetime, opener: Opener, batch_size: int = 5000) -> DryRun:
+    source = ArchiveSource(topic, opener)
     states: dict[str, dict[Any, Any]] = {m.name: {} for m in registry.models}
     result = DryRun()
     async with pool.acquire() as conn:

@@ -43,11 +43,13 @@ from projections.queries import read_models as positions_sql
 from projections.queries import rebuild as sql
 from services.common.db import create_pool
 from services.common.settings import Settings
+from services.identity.key_ring import KeyRing
 from services.operations.dry_run import DryRun, dry_run
 from services.processor.adapters.store import prepare_connection
 from services.processor.bootstrap import load_pack
 from services.processor.catch_up import CatchUp
 from services.processor.clock import WallClock
+from services.processor.opening import Opener
 from services.processor.read_models import Registry, read_models
 from services.processor.rules_stage import DeadlineWatch, RuleStage
 from services.processor.sources import ArchiveSource, LogSource, Source
@@ -115,6 +117,7 @@ class Rebuild:
         quoted(self.shadow)
         self.stage = RuleStage(load_pack(self.settings))
         everything = read_models(self.stage)
+        self.opener = Opener(KeyRing(self.settings.key_encryption_key()))
         self.registry: Registry = everything.only(self.names) if self.names else everything
 
     async def run(self) -> int:
@@ -142,7 +145,8 @@ class Rebuild:
                 try:
                     await CatchUp(pool, self.registry, self.settings.processor_group,
                                   self.settings.topics.person_events, self.batch_size,
-                                  on_progress=advanced, source=source).run()
+                                  on_progress=advanced, source=source,
+                                  opener=self.opener).run()
                 finally:
                     await source.close()
             _, finished = await self._progress_so_far(pool)
@@ -172,7 +176,7 @@ class Rebuild:
         try:
             return await CatchUp(pool, self.registry, self.settings.processor_group,
                                  self.settings.topics.person_events, self.batch_size,
-                                 share=share, source=source).run(stopping)
+                                 share=share, source=source, opener=self.opener).run(stopping)
         finally:
             watcher.cancel()
             await source.close()
@@ -246,7 +250,8 @@ class Rebuild:
         try:
             grace = timedelta(seconds=self.settings.deadline_grace_seconds)
             return await dry_run(pool, self.registry, self.settings.topics.person_events,
-                                 self.stage.pack, datetime.now(UTC) - grace, self.batch_size)
+                                 self.stage.pack, datetime.now(UTC) - grace, self.opener,
+                                 self.batch_size)
         finally:
             await pool.close()
 
@@ -278,7 +283,7 @@ class Rebuild:
                 await conn.execute(sql.CATCH_UP_AGAIN, names)
                 runner = CatchUp(pool, self.registry, self.settings.processor_group,
                                  self.settings.topics.person_events, self.batch_size,
-                                 source=source)
+                                 source=source, opener=self.opener)
                 self.stage.drop_cached()
                 await runner.finish_within(conn, names)
                 for name in names:
@@ -367,8 +372,8 @@ class Rebuild:
         topic = self.settings.topics.person_events
         if self.source == "log":
             _, bootstrap = self.settings.require_servers()
-            return LogSource(topic, self.settings.processor_group, bootstrap)
-        return ArchiveSource(topic)
+            return LogSource(topic, self.settings.processor_group, bootstrap, self.opener)
+        return ArchiveSource(topic, self.opener)
 
     async def _shadow_pool(self) -> asyncpg.Pool:
         """Connections that write the shadow; from the log, through its own archive (whose

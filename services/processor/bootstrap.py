@@ -23,11 +23,13 @@ from services.common.kafka import TopicGuard, ensure_topics, make_producer
 from services.common.records import Message
 from services.common.settings import Settings
 from services.common.tracked_consumer import ConsumerMetrics, TrackedConsumer
+from services.identity.key_ring import KeyRing
 from services.processor.adapters import read_model_positions, store
 from services.processor.catch_up import CatchUp
 from services.processor.clock import Clock, StreamClock, WallClock
 from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack
 from services.processor.entrypoints.intake import processor_intake
+from services.processor.opening import Opener
 from services.processor.pipeline import BatchProcessor, Forward
 from services.processor.read_models import Registry, read_models
 from services.processor.rules_stage import DeadlineWatch, RuleStage
@@ -135,12 +137,13 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
         await producer.stop()
         await pool.close()
         raise
+    opener = Opener(KeyRing(settings.key_encryption_key()))
     pipeline = BatchProcessor(
         pool, dead_letters, consumer=settings.processor_group, read_models=kept,
-        forward=forwarder(producer, settings.topics.person_events, guard),
+        forward=forwarder(producer, settings.topics.person_events, guard), opener=opener,
         publish_alerts=alerts.publish if rules else None)
     catching_up = CatchUp(pool, kept, settings.processor_group,
-                          settings.topics.person_events)
+                          settings.topics.person_events, opener=opener)
     metrics = ConsumerMetrics(registry)
     intake = processor_intake(settings, pool, pipeline, stage, health, metrics)
     admission = build_admission(settings, pool, producer, dead_letters, health, metrics, guard)

@@ -25,6 +25,7 @@ from services.common.backoff import Backoff
 from services.common.health import Health
 from services.processor.adapters import read_model_positions
 from services.processor.adapters.read_model_positions import CATCHING_UP
+from services.processor.opening import Opener
 from services.processor.pipeline import retryable
 from services.processor.read_models import Registry
 from services.processor.sources import ArchiveSource, Source
@@ -38,16 +39,18 @@ class CatchUp:
     def __init__(self, pool: asyncpg.Pool, registry: Registry, consumer: str, topic: str,
                  batch_size: int = 2000,
                  on_progress: Callable[[str, int], None] | None = None,
-                 share: tuple[int, int] | None = None, source: Source | None = None) -> None:
+                 share: tuple[int, int] | None = None, source: Source | None = None, *,
+                 opener: Opener) -> None:
         """``share`` = (i, n): only the partitions p with p % n == i, and no turning live
         (one of n processes of a rebuild; the one that started them finishes the rest).
-        ``source``: the archive unless given (the caller closes a source it gives)."""
+        ``source``: the archive unless given (the caller closes a source it gives);
+        ``opener`` opens the archived events' sealed fields."""
         self._share = share
         self._pool = pool
         self._registry = registry
         self._consumer = consumer
         self._topic = topic
-        self._source: Source = source or ArchiveSource(topic)
+        self._source: Source = source or ArchiveSource(topic, opener)
         self._batch_size = batch_size
         self._on_progress = on_progress
 
@@ -213,8 +216,8 @@ class CatchUp:
 
 
 async def catch_up(pool: asyncpg.Pool, registry: Registry, consumer: str, topic: str,
-                   names: Sequence[str] | None = None,
+                   opener: Opener, names: Sequence[str] | None = None,
                    stopping: asyncio.Event | None = None) -> int:
     """Catch up the read models registered as catching up (or only those named)."""
     return await CatchUp(pool, registry if names is None else registry.only(names), consumer,
-                         topic).run(stopping)
+                         topic, opener=opener).run(stopping)

@@ -1,7 +1,9 @@
 """One batch of agency-event messages, from bytes to committed read models.
 
 1. decode and check every message; the bad ones go to the dead-letter topic (durably);
-2. in ONE PostgreSQL transaction: ask the person index which person each event is (an
+2. in ONE PostgreSQL transaction: open the events' sealed fields with their people's data
+   keys (``opening.py``; an erased person's open as erased), ask the person index which
+   person each event is (an
    event keyed by another person id, a merge having moved its records since it was keyed,
    is put back on the topic under the right key and skipped here, so one person's events
    are applied in one partition only), archive the events (the archive says which are
@@ -37,9 +39,10 @@ from services.common.serde.avro import identity_codec
 from services.common.tracked_consumer import Batch
 from services.common.validation import message_refusal
 from services.identity.codec import decode_identity_event
-from services.identity.lookup import after_writer, people_of, recorded
+from services.identity.lookup import after_writer, recorded
 from services.processor.adapters import read_model_positions, store
 from services.processor.adapters.store import Received
+from services.processor.opening import Opener, people_of
 from services.processor.read_models import Registry
 from services.processor.regroup import Regroup, regroup
 
@@ -93,9 +96,10 @@ Forward = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 
 class BatchProcessor:
     def __init__(self, pool: asyncpg.Pool, dead_letters: DeadLetterTopic, consumer: str,
-                 read_models: Registry, forward: Forward,
+                 read_models: Registry, forward: Forward, opener: Opener,
                  publish_alerts: AlertPublisher | None = None) -> None:
         self._pool = pool
+        self._opener = opener
         self._forward = forward
         self._dead_letters = dead_letters
         self._consumer = consumer
@@ -158,8 +162,9 @@ class BatchProcessor:
                     steps = await read_model_positions.in_step(conn, models.names,
                                                                decoded.moves)
                     models.follow(steps.generations)
+                    received = await self._opener.received(conn, received)
                     received = await self._resolve(conn, received)
-                    archived = await store.archive(conn, received)
+                    archived = await store.archive(conn, received, self._opener)
                     fresh = archived.fresh
                     clashes = [_clash(item) for item in archived.clashes]
                     if clashes:  # parked before the position moves past them
@@ -170,7 +175,8 @@ class BatchProcessor:
                         await after_writer(conn)
                     for job in decoded.regroups:
                         if await recorded(conn, job.change.change_id):
-                            alerts += await regroup(conn, models, job, steps.in_step)
+                            alerts += await regroup(conn, models, job, steps.in_step,
+                                                    self._opener)
                         else:  # its decision rolled back: decided again, with its own message
                             log.warning("identity change not recorded; skipped",
                                         change=job.change.change_id, partition=job.partition)

@@ -30,8 +30,8 @@ from services.alerts.events import AlertEvent
 from services.common.serde.agency_event import decode_event
 from services.identity.codec import IdentityEvent
 from services.identity.index_store import concerns
-from services.identity.lookup import people_of
 from services.processor.adapters.store import Received
+from services.processor.opening import Opener, people_of
 from services.processor.read_models import Registry
 from services.processor.rules_stage import RULES, RuleStage
 
@@ -47,10 +47,12 @@ class Regroup:
 
 
 async def regroup(conn: asyncpg.Connection, models: Registry, job: Regroup,
-                  in_step: Mapping[str, set[tuple[str, int]]]) -> list[AlertEvent]:
+                  in_step: Mapping[str, set[tuple[str, int]]], opener: Opener
+                  ) -> list[AlertEvent]:
     concerned = list(dict.fromkeys(concerns(job.change.change)))
     rows = await conn.fetch(sql.ARCHIVED_FOR_PEOPLE, concerned)
-    events = [decode_event(row["body"]) for row in rows]
+    events = await opener.events(conn, [decode_event(row["body"]).for_person(row["person_key"])
+                                        for row in rows])
     owners = await people_of(conn, events)
     mine = [(row, event) for row, event, owner in zip(rows, events, owners, strict=True)
             if owner == job.person]

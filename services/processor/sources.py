@@ -34,9 +34,9 @@ from services.common.records import Message
 from services.common.serde.agency_event import read_event
 from services.common.serde.avro import identity_codec
 from services.common.validation import message_refusal
-from services.identity.lookup import people_of
 from services.processor.adapters import store
 from services.processor.adapters.store import Received
+from services.processor.opening import Opener, people_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +74,8 @@ class ArchiveSource:
     """One partition's archive, in the order the live pipeline applied it."""
 
     topic: str
+    #: opens the archived (sealed) events for the read models
+    opener: Opener
     CAUGHT_UP: ClassVar[str] = sql.CAUGHT_UP_TO
     positions_may_differ: ClassVar[bool] = True
 
@@ -85,7 +87,9 @@ class ArchiveSource:
         """An archived body is one the live pipeline decoded and checked: one that no longer
         decodes (a schema removed since) is a bug to stop on, never to skip."""
         rows = await conn.fetch(sql.ARCHIVE_AFTER, self.topic, partition, after, limit)
-        events = [(row["seq"], self.received(row, partition)) for row in rows]
+        opened = await self.opener.received(conn, [self.received(row, partition)
+                                                   for row in rows])
+        events = [(row["seq"], r) for row, r in zip(rows, opened, strict=True)]
         return Chunk(events, events[-1][0] if events else None)
 
     def received(self, row: asyncpg.Record, partition: int) -> Received:
@@ -117,6 +121,7 @@ class LogSource:
     topic: str
     consumer: str
     bootstrap: str
+    opener: Opener
     #: how long a read may wait for records the broker has (below the consumer's position)
     read_timeout: float = 30.0
     CAUGHT_UP: ClassVar[str] = sql.CAUGHT_UP_IN_LOG
@@ -144,15 +149,16 @@ class LogSource:
             sql.PARKED_BETWEEN, self.topic, partition, after, last.offset + 1)}
         # identity changes: the person index already holds their outcome, and each event
         # below is filed under the person it resolves to now
-        checked = [self._checked(m) for m in messages
-                   if m.offset not in parked and not identity_codec().wrote(m.value)]
+        checked = await self.opener.received(conn, [
+            self._checked(m) for m in messages
+            if m.offset not in parked and not identity_codec().wrote(m.value)])
         people = await people_of(conn, [r.event for r in checked])
         if None in people:
             raise LogDiffers(f"partition {partition}: an event the person index does not "
                              f"hold, which the live pipeline applied")
         checked = [dataclasses.replace(r, event=r.event.for_person(p))
                    for r, p in zip(checked, people, strict=True) if p is not None]
-        archived = await store.archive(conn, checked)
+        archived = await store.archive(conn, checked, self.opener)
         if archived.clashes:
             raise LogDiffers(f"partition {partition}: an event id reused for another event "
                              f"at offset {archived.clashes[0].offset}, which the live "

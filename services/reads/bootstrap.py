@@ -21,7 +21,7 @@ from services.ingest.auth import TOKEN_PREFIX as AGENCY_TOKEN_PREFIX
 from services.ingest.auth import authenticate
 from services.reads import accounts
 from services.reads.domain.audit import Caller
-from services.reads.service import PersonReads, ReadRefused, rule_categories
+from services.reads.service import PersonReads, ReadRefused, person_reads
 
 log = structlog.get_logger(__name__)
 
@@ -86,7 +86,7 @@ async def read_side_running(settings: Settings, *, migrate: bool = True
         publisher = OutboxPublisher(raw, producer, settings.topics.governance,
                                     q.PENDING_GOVERNANCE_OUTBOX, q.CLEAR_GOVERNANCE_OUTBOX,
                                     TopicGuard(producer))
-        reads = PersonReads(raw, rule_categories(settings), publisher)
+        reads = person_reads(raw, settings, publisher)
         drain = asyncio.create_task(_drain(reads, 5.0))
         yield ReadSide(settings, pool, reads)
     finally:

@@ -28,18 +28,19 @@ from services.common.db import create_pool
 from services.common.events import SENSITIVITIES
 from services.common.settings import Settings
 from services.identity.operator import OperatorError, parse_identifier, parse_person_id
-from services.reads import accounts, subject_access
+from services.reads import accounts, erasure, subject_access
 from services.reads.accounts import AccountError
 from services.reads.adapters import governance_log
 from services.reads.domain.audit import PURPOSES, Caller
 from services.reads.domain.governance import AgreementEnded, AgreementMade
 from services.reads.domain.visibility import ROLES
-from services.reads.service import PersonReads, ReadRefused, rule_categories
+from services.reads.service import PersonReads, ReadRefused, person_reads
 
 SettingsFactory = Callable[[], Settings]
 
 
 def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
+    _erase(sub, settings)
     _team(sub, settings)
     _practitioner(sub, settings)
     _agreement(sub, settings)
@@ -210,7 +211,7 @@ def _agreement(sub: argparse._SubParsersAction, settings: SettingsFactory) -> No
                 console.print(table)
                 return 0
             caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = PersonReads(pool, rule_categories(current))
+            reads = person_reads(pool, current)
             if args.verb == "make":
                 payload: AgreementMade | AgreementEnded = AgreementMade(
                     str(uuid.uuid4()), frozenset(_csv(args.agencies)),
@@ -285,7 +286,7 @@ def _timeline(sub: argparse._SubParsersAction, settings: SettingsFactory) -> Non
 
         async def work(pool: asyncpg.Pool) -> int:
             console = Console()
-            reads = PersonReads(pool, rule_categories(current))
+            reads = person_reads(pool, current)
             async with pool.acquire() as conn:
                 caller = await _caller(conn, args)
                 people = (await views.busiest_people(conn, args.busiest)
@@ -315,7 +316,7 @@ def _audit(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
 
         async def work(pool: asyncpg.Pool) -> int:
             caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = PersonReads(pool, rule_categories(current))
+            reads = person_reads(pool, current)
             person = await _person_id(reads, caller, args, "audit")
             found = await reads.access_log(caller, person, "audit")
             if args.json:
@@ -350,10 +351,10 @@ def _subject_access(sub: argparse._SubParsersAction, settings: SettingsFactory) 
 
         async def work(pool: asyncpg.Pool) -> int:
             caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = PersonReads(pool, rule_categories(current))
+            reads = person_reads(pool, current)
             person = await _person_id(reads, caller, args, "subject_access")
             async with pool.acquire() as conn:
-                report = await subject_access.report(conn, caller, person)
+                report = await subject_access.report(conn, caller, person, reads.key_ring)
             text = json.dumps(report, indent=2)
             if args.json_out:
                 args.json_out.write_text(text)
@@ -370,3 +371,31 @@ def _subject_access(sub: argparse._SubParsersAction, settings: SettingsFactory) 
 
     sar.set_defaults(handler=handle)
 
+
+
+def _erase(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
+    erase = sub.add_parser("erase", help="erase a person: destroy their data keys, so every "
+                           "sealed copy of their personal fields (archive, topics, identity "
+                           "log) is unreadable; their entries show as erased (audited)")
+    _person_arguments(erase)
+    erase.add_argument("--by", required=True, help="who is erasing (recorded)")
+    erase.add_argument("--reason", required=True,
+                       help="why, e.g. the request's reference (recorded)")
+
+    def handle(args: argparse.Namespace) -> int:
+        current = settings()
+
+        async def work(pool: asyncpg.Pool) -> int:
+            caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
+            reads = person_reads(pool, current)
+            person = await _person_id(reads, caller, args, "subject_access")
+            done = await erasure.erase(pool, reads.key_ring, caller, person, args.reason)
+            Console().print(
+                f"erased person {done.person_id} ({len(done.person_ids)} person id(s)): "
+                f"{done.keys_destroyed} data key(s) destroyed, "
+                f"{done.identifiers_forgotten} identifier(s) forgotten, "
+                f"{done.timeline_entries} timeline entries now read 'Erased'")
+            return 0
+        return _run("erase", work, current)
+
+    erase.set_defaults(handler=handle)

@@ -28,6 +28,7 @@ from projections.queries import reads as q
 from services.common.identifiers import identifier_problem
 from services.common.outbox import OutboxPublisher
 from services.common.settings import Settings
+from services.identity.key_ring import KeyRing
 from services.reads import accounts
 from services.reads.adapters import audit_log, governance_log
 from services.reads.domain import views
@@ -124,14 +125,23 @@ def rule_categories(settings: Settings) -> dict[str, str]:
     return {rule.id: rule.category for rule in load_pack(settings).rules}
 
 
+def person_reads(pool: asyncpg.Pool, settings: Settings,
+                 publisher: OutboxPublisher | None = None) -> PersonReads:
+    """The read path as configured: the rule pack's categories and the key ring."""
+    return PersonReads(pool, rule_categories(settings),
+                       KeyRing(settings.key_encryption_key()), publisher)
+
+
 class PersonReads:
     def __init__(self, pool: asyncpg.Pool, rule_categories: Mapping[str, str],
-                 publisher: OutboxPublisher | None = None,
+                 key_ring: KeyRing, publisher: OutboxPublisher | None = None,
                  clock: Clock = lambda: datetime.now(UTC)) -> None:
         """``rule_categories``: each rule id of the rule pack and the category its alerts
-        reveal (an alert of a rule not in it is shown only to its duty team's agency)."""
+        reveal (an alert of a rule not in it is shown only to its duty team's agency).
+        ``key_ring``: opens and seals the free text of governance events."""
         self._pool = pool
         self._rules = dict(rule_categories)
+        self.key_ring = key_ring
         self._publisher = publisher
         self._clock = clock
 
@@ -222,7 +232,7 @@ class PersonReads:
             person = await current_person(conn, person_id)
             if person is None:
                 return None
-            episode = (await governance_log.load_record(conn, person)).open_episode
+            episode = (await governance_log.load_record(conn, person, self.key_ring)).open_episode
             return None if episode is None else episode.episode_id
 
     async def _read_rows(self, caller: Caller, action: str, person_id: str, purpose: str,
@@ -248,7 +258,7 @@ class PersonReads:
                     caller, action, _uuid_or_none(person_id), purpose, "not_found"))
                 result = None
             else:
-                record = await governance_log.load_record(conn, person)
+                record = await governance_log.load_record(conn, person, self.key_ring)
                 agreements = await governance_log.load_agreements(conn)
                 ctx = context(record, agreements.values())
                 shown, extra = await load(conn, person, ctx, record)
@@ -321,13 +331,13 @@ class PersonReads:
             event = GovernanceEvent(event.event_id, event.recorded_at, person, event.actor,
                                     event.payload)
             await governance_log.lock_person(conn, person)
-            record = await governance_log.load_record(conn, person)
+            record = await governance_log.load_record(conn, person, self.key_ring)
             await self._check_standing(conn, caller, person, record, event)
             await self._check_references(conn, person, event)
             problem = refusal(record, event)
         if problem:
             raise ReadRefused("conflict", problem)
-        await governance_log.record(conn, event)
+        await governance_log.record(conn, event, self.key_ring)
         return event
 
     async def _check_standing(self, conn: asyncpg.Connection, caller: Caller, person: str,

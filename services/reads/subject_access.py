@@ -19,6 +19,8 @@ from jinja2 import Environment, select_autoescape
 
 from projections.queries import reads as q
 from services.common.serde.agency_event import decode_event
+from services.common.serde.sealing import key_refs, unseal_event
+from services.identity.key_ring import KeyRing
 from services.reads.adapters import audit_log, governance_log
 from services.reads.domain.audit import Caller, action_record
 from services.reads.domain.governance import PersonRecord
@@ -39,10 +41,13 @@ def _jsonable(value: Any) -> Any:
     return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
-def _records(rows: list[asyncpg.Record], summaries: dict[str, str]) -> list[dict[str, Any]]:
+async def _records(conn: asyncpg.Connection, rows: list[asyncpg.Record],
+                   summaries: dict[str, str], key_ring: KeyRing) -> list[dict[str, Any]]:
+    """The archived events, opened with the person's keys (erased fields read "erased")."""
+    sealed = [decode_event(bytes(row["body"])) for row in rows]
+    keys = await key_ring.keys(conn, {r for e in sealed for r in key_refs(e)})
     out = []
-    for row in rows:
-        event = decode_event(bytes(row["body"]))
+    for row, event in zip(rows, (unseal_event(e, keys) for e in sealed), strict=True):
         out.append({
             "event_id": event.event_id, "event_type": event.event_type,
             "summary": summaries.get(event.event_id, ""),
@@ -88,8 +93,8 @@ def _shares(record: PersonRecord, access: list[dict[str, Any]]) -> list[dict[str
     return sorted(shares, key=lambda s: s["at"])
 
 
-async def report(conn: asyncpg.Connection, caller: Caller, person_id: str
-                 ) -> dict[str, Any]:
+async def report(conn: asyncpg.Connection, caller: Caller, person_id: str,
+                 key_ring: KeyRing) -> dict[str, Any]:
     """The report, as plain JSON-able data (the call is audited)."""
     async with conn.transaction(isolation="repeatable_read"):
         person = await current_person(conn, person_id)
@@ -97,8 +102,9 @@ async def report(conn: asyncpg.Connection, caller: Caller, person_id: str
             raise ReadRefused("not_found", "no such person")
         timeline = await conn.fetch(q.ALL_TIMELINE, person)
         summaries = {r["event_id"]: r["summary"] for r in timeline}
-        records = _records(await conn.fetch(q.ARCHIVED_BODIES, person), summaries)
-        record = await governance_log.load_record(conn, person)
+        records = await _records(conn, await conn.fetch(q.ARCHIVED_BODIES, person),
+                                 summaries, key_ring)
+        record = await governance_log.load_record(conn, person, key_ring)
         access = await audit_log.of_person(conn, person)
         built = {
             "person_id": person,

@@ -36,11 +36,11 @@ async def test_a_failed_batch_then_failed_reseeks_lose_nothing(
     real_archive, real_load = store.archive, positions.load
     faults = {"archive": 0, "load": 0}
 
-    async def archive_failing_once(conn, batch):  # type: ignore[no-untyped-def]
+    async def archive_failing_once(conn, batch, opener=None):  # type: ignore[no-untyped-def]
         faults["archive"] += 1
         if faults["archive"] == 2:   # the second batch: the database "goes away"
             raise ConnectionResetError("injected")
-        return await real_archive(conn, batch)
+        return await real_archive(conn, batch, opener)
 
     async def load_failing_after_the_fault(conn, consumer, topics):  # type: ignore[no-untyped-def]
         if (consumer == settings.processor_group and faults["archive"] >= 2

@@ -31,6 +31,8 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
+from services.common.serde.agency_event import read_event
+
 log = structlog.get_logger("joinedup.ingest")
 
 
@@ -43,6 +45,16 @@ class Written:
     offset: int
     value: bytes
     read_back: bool = False  # read the record itself back (receipts), or check the topic
+    #: (agency, event id) a record read back must hold. Each write of an event seals its
+    #: personal fields afresh (services/common/serde/sealing.py), so a receipt's record is
+    #: recognised by the event it holds, not by the bytes a retry would write.
+    event: tuple[str, str] | None = None
+
+    def found_in(self, value: bytes | None) -> bool:
+        if self.event is None:
+            return value == self.value
+        event, _ = read_event(value)
+        return event is not None and (event.source.agency, event.event_id) == self.event
 
 
 class LogCheck:
@@ -127,7 +139,7 @@ class LogCheck:
                 for tp, fetched in records.items():
                     for offset, value in fetched:
                         written = wanted[tp].pop(offset, None)
-                        if written is not None and value == written.value:
+                        if written is not None and written.found_in(value):
                             found.add(written)
                     if fetched:  # what is below the last offset returned is not there
                         last = fetched[-1][0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -49,10 +49,12 @@ class EventPublisher:
         self._timeout = timeout
         self._guard = guard
 
-    async def publish(self, events: Sequence[AgencyEvent], traceparent: str | None = None
+    async def publish(self, events: Sequence[AgencyEvent], traceparent: str | None = None,
+                      seal: Callable[[AgencyEvent], AgencyEvent] | None = None
                       ) -> list[Delivery | None]:
         """Produce every event; None for each one the broker did not acknowledge in time.
-        ``traceparent``, the request's trace context, goes with each message as a header."""
+        ``traceparent``, the request's trace context, goes with each message as a header;
+        ``seal`` gives the event as it is written (its personal fields sealed)."""
         if not events:
             return []
         if self._guard is not None:
@@ -62,7 +64,8 @@ class EventPublisher:
                 log.warning("not written: the agency's topic is not on the broker",
                             error=type(exc).__name__, events=len(events))
                 return [None] * len(events)
-        sends = [asyncio.ensure_future(self._send(event, traceparent)) for event in events]
+        sends = [asyncio.ensure_future(self._send(event, traceparent, seal))
+                 for event in events]
         # A little over aiokafka's own deadline, so its failure normally arrives first.
         done, pending = await asyncio.wait(sends, timeout=self._timeout + 1.0)
         for task in pending:
@@ -80,8 +83,9 @@ class EventPublisher:
     def topic_of(self, event: AgencyEvent) -> str:
         return self._log.topic_of(event)
 
-    async def _send(self, event: AgencyEvent, traceparent: str | None) -> Delivery:
-        message = self._log.message(event, traceparent)
+    async def _send(self, event: AgencyEvent, traceparent: str | None,
+                    seal: Callable[[AgencyEvent], AgencyEvent] | None) -> Delivery:
+        message = self._log.message(event, traceparent, seal(event) if seal else None)
         ack = await (await self._log.send_message(message))
         return Delivery(ack.topic, ack.partition, ack.offset, message.value)
 

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from projections.queries import ingest as q
+from projections.queries import sealing as sealing_sql
 from services.common.db import BoundedPool
+from services.common.serde.sealing import new_key, transit_context, unwrap, wrap
 from services.ingest.adapters.publisher import Delivery
 
 
@@ -85,3 +87,17 @@ async def claim_again(pool: BoundedPool, agency_id: str, receipts: Sequence[Rece
                             [r.topic for r in receipts], [r.partition for r in receipts],
                             [r.offset for r in receipts])
     return {r["event_id"]: r["claimed_at"] for r in rows}
+
+
+async def transit_keys(pool: BoundedPool, agency_id: str, event_ids: Sequence[str],
+                       key_encryption_key: bytes) -> dict[str, bytes]:
+    """The key each event is sealed with on its way over the agency's topic (its receipt
+    keeps it, wrapped, until admission has sealed the event for its person). Held claims
+    only: an id missing from the answer is no longer this request's."""
+    if not event_ids:
+        return {}
+    contexts = [transit_context(agency_id, e) for e in event_ids]
+    fresh = [wrap(new_key(), key_encryption_key, c) for c in contexts]
+    rows = await pool.fetch(sealing_sql.HOLD_TRANSIT_KEYS, agency_id, list(event_ids), fresh)
+    return {r["event_id"]: unwrap(bytes(r["transit_key"]), key_encryption_key,
+                                  transit_context(agency_id, r["event_id"])) for r in rows}

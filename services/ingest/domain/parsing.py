@@ -108,6 +108,7 @@ def content_hash(event: AgencyEvent) -> str:
     # derived. Receipts recorded before the identity step hashed the derived key under its
     # old name, so it stays in, as it was, for their hashes to match.
     canonical.pop("person_key")
+    canonical.pop("erased")     # set when a sealed event is opened, never by an agency
     canonical.pop("_strongest")
     canonical["_person_key"] = event.identifier_key
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False,

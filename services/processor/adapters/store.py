@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 
@@ -17,6 +18,9 @@ from projections.queries import backbone as sql
 from services.common.events import AgencyEvent
 from services.common.records import Message
 from services.common.serde.agency_event import decode_event
+
+if TYPE_CHECKING:  # the opener folds stored events; it imports this module
+    from services.processor.opening import Opener
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,13 +53,15 @@ class Archived:
     clashes: list[Received]   # an event id the agency already used for a different event
 
 
-async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> Archived:
+async def archive(conn: asyncpg.Connection, batch: Sequence[Received],
+                  opener: Opener | None = None) -> Archived:
     """Archive the batch, and tell new events from copies and from clashes.
 
     An event is identified by (source agency, event id). A copy of an archived event (the
     same bytes, or the same content written under another schema version) changes nothing;
     the same id with different content is a clash: refused, never applied, never dropped
-    silently (the caller parks it with the reason)."""
+    silently (the caller parks it with the reason). Two sealings of one event differ in
+    their bytes: what was archived is opened (``opener``) before contents are compared."""
     if not batch:
         return Archived([], 0, [])
     await conn.copy_records_to_table(
@@ -78,8 +84,11 @@ async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> Archiv
         if differing:  # rare: decode what was archived and compare contents
             rows = await conn.fetch(sql.ARCHIVED_BODIES, [a for a, _ in differing],
                                     [i for _, i in differing])
-            archived = {(r["source_agency"], r["event_id"]): decode_event(r["body"])
-                        for r in rows}
+            decoded = [decode_event(r["body"]) for r in rows]
+            if opener is not None:
+                decoded = await opener.events(conn, decoded)
+            archived = {(r["source_agency"], r["event_id"]): e
+                        for r, e in zip(rows, decoded, strict=True)}
     fresh: list[Received] = []
     clashes: list[Received] = []
     first: dict[tuple[str, str], Received] = {}
@@ -99,5 +108,6 @@ async def archive(conn: asyncpg.Connection, batch: Sequence[Received]) -> Archiv
 
 
 def same_content(a: AgencyEvent, b: AgencyEvent) -> bool:
-    """The same fact, whichever schema version wrote it."""
+    """The same fact, whichever schema version wrote it (and whichever sealing: compared
+    open; two copies of an erased event are the same erased event)."""
     return dataclasses.replace(a, schema_version=0) == dataclasses.replace(b, schema_version=0)

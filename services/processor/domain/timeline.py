@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Final
 
 from services.common.events import (
     AgencyEvent,
@@ -13,6 +14,9 @@ from services.common.events import (
     Referral,
     Transition,
 )
+
+#: What an erased person's entries say: their date, agency and kind stay, nothing else.
+ERASED: Final = "Erased"
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,5 +73,5 @@ def timeline_entry(event: AgencyEvent) -> TimelineEntry:
         source_agency=event.source.agency,
         service_kind=event.source.service_kind,
         sensitivity=event.sensitivity,
-        summary=summarise(event),
+        summary=ERASED if event.erased else summarise(event),
     )

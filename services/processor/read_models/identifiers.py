@@ -19,6 +19,8 @@ Sighted = tuple[Identifier, str]
 
 
 def note_identifiers(state: None, event: AgencyEvent) -> tuple[None, list[Sighting]]:
+    if event.erased:  # its identifiers are unreadable: the person was erased
+        return None, []
     return None, [(i, event.person_key, event.occurred_at) for i in event.identifiers]
 
 

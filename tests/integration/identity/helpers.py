@@ -12,6 +12,7 @@ from services.common.events import AgencyEvent, Identifier
 from services.common.kafka import make_producer
 from services.identity import operator
 from services.identity.codec import IdentityEvent
+from services.identity.key_ring import KeyRing
 from services.processor.bootstrap import Processor
 
 
@@ -28,7 +29,8 @@ async def as_operator(processor: Processor, decision: operator.Decision,
     await producer.start()
     try:
         return await operator.decide(processor.pool, producer, settings.topics.person_events,
-                                     decision, "duty manager (test)", reason)
+                                     decision, "duty manager (test)", reason,
+                                     KeyRing(settings.key_encryption_key()))
     finally:
         await producer.stop()
 

@@ -12,6 +12,8 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from services.admission.transit import TransitKeys
+from services.common.db import create_pool
 from services.common.events import AgencyEvent
 from services.common.serde.agency_event import decode_event
 from services.common.settings import Settings
@@ -88,3 +90,19 @@ async def topic_events(settings: Settings, bootstrap: str | None = None, idle_ms
 
 def copies(found: Sequence[tuple[bytes | None, AgencyEvent]], event_id: str) -> int:
     return sum(1 for _, event in found if event.event_id == event_id)
+
+
+async def opened(settings: Settings, events: Sequence[AgencyEvent]) -> list[AgencyEvent]:
+    """Events read off an agency topic, opened with the transit keys their receipts hold
+    (as admission opens them)."""
+    pool = await create_pool(settings, max_size=1)
+    try:
+        found = await TransitKeys(pool, settings.key_encryption_key()).open(events)
+    finally:
+        await pool.close()
+    out = []
+    for event in events:
+        outcome = found.get((event.source.agency, event.event_id), event)
+        assert isinstance(outcome, AgencyEvent), outcome
+        out.append(outcome)
+    return out

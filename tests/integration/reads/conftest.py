@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -64,18 +65,19 @@ def history(nhs: str) -> list[AgencyEvent]:
     accepted referral (substance use: restricted), a housing contact (general) and a
     mental-health discharge (restricted; it opens a 72-hour follow-up expectation)."""
     t0 = f.T0
+    ref = hashlib.sha256(nhs.encode()).hexdigest()[:10]  # reference ids hold no identifier
     release = dataclasses.replace(
-        f.transition("occurred", "PRISON_RELEASE", transition_id=f"rel-{nhs}", at=t0,
+        f.transition("occurred", "PRISON_RELEASE", transition_id=f"rel-{ref}", at=t0,
                      reason="RELEASED", accommodation_on_leaving="NO_FIXED_ABODE", nhs=nhs),
         sensitivity="CRIMINAL_JUSTICE")
     drugs = dataclasses.replace(
-        f.referral("accepted", referral_id=f"ref-{nhs}", to="SUBSTANCE_USE",
+        f.referral("accepted", referral_id=f"ref-{ref}", to="SUBSTANCE_USE",
                    source="SUBSTANCE_USE", at=t0 + timedelta(days=1), nhs=nhs),
         sensitivity="SUBSTANCE_USE")
-    housing = f.contact("attended", contact_id=f"con-{nhs}", source="HOUSING",
+    housing = f.contact("attended", contact_id=f"con-{ref}", source="HOUSING",
                         at=t0 + timedelta(days=2), nhs=nhs)
     discharge = dataclasses.replace(
-        f.event("transition.occurred", Transition(f"mh-{nhs}", "MENTAL_HEALTH_DISCHARGE"),
+        f.event("transition.occurred", Transition(f"mh-{ref}", "MENTAL_HEALTH_DISCHARGE"),
                 source="MENTAL_HEALTH", at=t0 + timedelta(days=3), nhs=nhs),
         sensitivity="MENTAL_HEALTH")
     return [release, drugs, housing, discharge]

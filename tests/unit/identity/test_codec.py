@@ -19,7 +19,14 @@ from services.identity.codec import (
     identity_event_from_record,
     identity_event_to_record,
 )
-from services.identity.domain import Attached, Identified, Merged, PossibleMatch, Separated
+from services.identity.domain import (
+    Attached,
+    Erased,
+    Identified,
+    Merged,
+    PossibleMatch,
+    Separated,
+)
 
 FIXTURES = Path(__file__).parents[1] / "schemas" / "fixtures"
 
@@ -33,6 +40,7 @@ changes = st.one_of(
     st.builds(Merged, person_ids, st.lists(person_ids, max_size=3).map(tuple), asserted),
     st.builds(Separated, person_ids, person_ids, identifiers, asserted),
     st.builds(PossibleMatch, st.lists(person_ids, max_size=3).map(tuple), st.text(max_size=40)),
+    st.builds(Erased, st.lists(person_ids, max_size=3).map(tuple)),
 )
 moments = st.integers(min_value=0, max_value=10**11).map(
     lambda ms: datetime(2020, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms))
@@ -57,8 +65,16 @@ def test_version_1_identity_events_stay_readable(path: Path) -> None:
 
 def test_there_is_a_version_1_fixture_per_kind() -> None:
     kinds = {p.name.split(".")[2] for p in FIXTURES.glob("identity_event.v1.*.bin")}
-    symbols = identity_codec().current.schema["fields"][1]["type"]["symbols"]
+    symbols = identity_codec().versions[0].schema["fields"][1]["type"]["symbols"]
     assert kinds == set(symbols)
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("identity_event.v2.*.bin")),
+                         ids=lambda p: p.name)
+def test_version_2_identity_events_stay_readable(path: Path) -> None:
+    event = decode_identity_event(path.read_bytes())
+    assert identity_event_to_record(event)["kind"] == path.name.split(".")[2] == "erased"
+    assert event.change == Erased(("0b6e8f7c-3d0a-4c1e-9a51-6f2d1b7a9e10",))
 
 
 def test_an_unknown_kind_is_a_decode_error() -> None:

@@ -45,8 +45,8 @@ class Publisher:
     def __init__(self) -> None:
         self.published: list[str] = []
 
-    async def publish(self, events: Sequence[AgencyEvent], traceparent: str | None = None
-                      ) -> list[Delivery | None]:
+    async def publish(self, events: Sequence[AgencyEvent], traceparent: str | None = None,
+                      seal: object = None) -> list[Delivery | None]:
         self.published += [e.event_id for e in events]
         return [Delivery("topic", 0, offset) for offset, _ in enumerate(events)]
 

@@ -1,0 +1,82 @@
+"""The key ring: one data key per person id, the key that seals that person's fields
+(``services/common/serde/sealing.py``). Destroying a person's keys is erasure: every copy of
+their sealed fields, in the archive, the topics and the identity log, becomes unreadable.
+
+Keys are stored wrapped under the deployment's key-encryption key (``JOINEDUP_SEALING_KEY``),
+so a copy of the database alone opens nothing. A key is made when the identity step first
+meets a person (in its transaction). Readers lock the rows they use ``FOR SHARE`` for their
+transaction: an erasure waits for them to commit, and whoever comes after it finds the key
+gone; unwrapped keys are cached in memory, the rows are always asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import asyncpg
+from cachetools import LRUCache
+
+from projections.queries import sealing as sql
+from services.common.serde.sealing import new_key, person_of_ref, person_ref, unwrap, wrap
+
+#: A person ref whose key is destroyed maps to None.
+Keys = dict[str, bytes | None]
+
+
+class KeyRing:
+    def __init__(self, key_encryption_key: bytes, cache_size: int = 200_000) -> None:
+        self._kek = key_encryption_key
+        self._cache: LRUCache[str, bytes] = LRUCache(maxsize=cache_size)
+
+    async def create(self, conn: asyncpg.Connection, person_ids: Sequence[str]) -> None:
+        """A key for each person id that has none (in the caller's transaction)."""
+        if not person_ids:
+            return
+        wrapped = [wrap(new_key(), self._kek, person) for person in person_ids]
+        await conn.execute(sql.CREATE_KEYS, list(person_ids), wrapped)
+
+    async def keys(self, conn: asyncpg.Connection, refs: Iterable[str]) -> Keys:
+        """The keys these person refs name, their rows held FOR SHARE to the end of the
+        caller's transaction; a destroyed key is None; a person with no key is left out."""
+        wanted = sorted({p for r in refs if (p := person_of_ref(r)) is not None})
+        if not wanted:
+            return {}
+        found: Keys = {}
+        for row in await conn.fetch(sql.KEYS_FOR_SHARE, wanted):
+            person = row["person_id"]
+            if row["wrapped"] is None:
+                self._cache.pop(person, None)
+                found[person_ref(person)] = None
+                continue
+            key = self._cache.get(person)
+            if key is None:
+                key = unwrap(bytes(row["wrapped"]), self._kek, person)
+                self._cache[person] = key
+            found[person_ref(person)] = key
+        return found
+
+    async def keys_of_people(self, conn: asyncpg.Connection, person_ids: Sequence[str]
+                             ) -> dict[str, bytes]:
+        """Each person's key (made now for a person who has none yet), their rows held FOR
+        SHARE; a person whose key is destroyed is an error (nothing more is sealed for an
+        erased person: the identity step no longer knows them)."""
+        found = await self.keys(conn, [person_ref(p) for p in person_ids])
+        missing = [p for p in person_ids if person_ref(p) not in found]
+        if missing:
+            await self.create(conn, missing)
+            found.update(await self.keys(conn, [person_ref(p) for p in missing]))
+        out: dict[str, bytes] = {}
+        for person in person_ids:
+            key = found.get(person_ref(person))
+            if key is None:
+                raise LookupError("a person whose data key is destroyed")
+            out[person] = key
+        return out
+
+    async def destroy(self, conn: asyncpg.Connection, person_ids: Sequence[str], by: str,
+                      reason: str) -> int:
+        """Erase: the keys are gone once the caller's transaction commits (it waits for
+        readers holding them). Returns how many were destroyed."""
+        for person in person_ids:
+            self._cache.pop(person, None)
+        return len(await conn.fetch(sql.DESTROY_KEYS, list(person_ids), by, reason))

@@ -1,0 +1,78 @@
+"""Opening sealed agency events for the read models (``services/common/serde/sealing.py``).
+
+The archive and the person-events topic hold events sealed with their person's data key;
+every flow that folds them (the live batch, catching up, a rebuild from the archive or the
+log, a regroup, a dry run) opens them first, inside its transaction, with the key ring: the
+keys' rows are held ``FOR SHARE`` to the end of it, so an erasure waits for the batch and
+every batch after the erasure finds the key gone. An event whose key is destroyed opens as
+erased (``AgencyEvent.erased``): its codes still fold, its personal fields read "erased".
+
+Which person an event is comes from its identifiers (``services/identity/lookup.py``); an
+erased event has none any more, and is the person its seal names, where that person id
+resolves now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import asyncpg
+
+from projections.queries import identity as identity_sql
+from services.common.events import AgencyEvent
+from services.common.serde.sealing import SealError, key_refs, person_of_ref, unseal_event
+from services.identity import lookup
+from services.identity.key_ring import KeyRing
+from services.processor.adapters.store import Received
+
+
+class Opener:
+    def __init__(self, key_ring: KeyRing | None) -> None:
+        """``None``: the events are not expected to be sealed (a sealed one is an error)."""
+        self._key_ring = key_ring
+
+    async def events(self, conn: asyncpg.Connection, events: Sequence[AgencyEvent]
+                     ) -> list[AgencyEvent]:
+        refs = {r for e in events for r in key_refs(e)}
+        if not refs:
+            return list(events)
+        if self._key_ring is None:
+            raise SealError("sealed events, and no key ring to open them")
+        keys = await self._key_ring.keys(conn, refs)
+        return [_open(e, keys) for e in events]
+
+    async def received(self, conn: asyncpg.Connection, batch: Sequence[Received]
+                       ) -> list[Received]:
+        opened = await self.events(conn, [r.event for r in batch])
+        return [r if r.event is e else dataclasses.replace(r, event=e)
+                for r, e in zip(batch, opened, strict=True)]
+
+
+def _open(event: AgencyEvent, keys: dict[str, bytes | None]) -> AgencyEvent:
+    refs = key_refs(event)
+    if not refs:
+        return event
+    opened = unseal_event(event, keys)
+    if opened.erased and not opened.person_key:
+        # nothing personal is left to resolve it by: it is the person its seal names
+        sealed_for = next((p for r in sorted(refs) if (p := person_of_ref(r)) is not None), "")
+        opened = opened.for_person(sealed_for)
+    return opened
+
+
+async def people_of(conn: asyncpg.Connection, events: Sequence[AgencyEvent]
+                    ) -> list[str | None]:
+    """Each opened event's person id now (None: the index does not know it yet); an erased
+    event is the person its seal names (where that id resolves now)."""
+    live = [e for e in events if not e.erased]
+    found = iter(await lookup.people_of(conn, live) if live else [])
+    erased = {e.event_id: e.person_key for e in events if e.erased}
+    current: dict[str, str] = {}
+    if erased:
+        for person in set(erased.values()):
+            row = await conn.fetchrow(identity_sql.PERSON, person)
+            if row is not None:
+                current[person] = row["current_id"]
+    return [current.get(erased[e.event_id]) if e.erased else next(found) for e in events]
+
