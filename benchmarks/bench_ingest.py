@@ -40,7 +40,7 @@ import psutil
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import bench_settings
+from benchmarks.common import KeepAliveClient, bench_settings
 from services.common.db import wait_and_migrate
 from services.common.events import AgencyEvent, Contact, Identifier, Source
 from services.common.identifiers import make_nhs_number
@@ -126,44 +126,7 @@ async def batch_rate(http: httpx.AsyncClient, events: list[AgencyEvent], size: i
     return accepted / elapsed
 
 
-class KeepAlivePoster:
-    """A bare HTTP/1.1 keep-alive client for single posts. httpx spends more CPU per request
-    than the gateway does, so on a small machine it would measure itself, not the gateway."""
-
-    def __init__(self, url: str, token: str) -> None:
-        self._host, _, port = url.removeprefix("http://").partition(":")
-        self._port = int(port)
-        self._head = (f"POST /v1/events HTTP/1.1\r\nHost: {self._host}\r\n"
-                      f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-                      "Content-Length: ").encode()
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def post(self, body: bytes) -> int:
-        """The response status; the connection goes back to the idle list."""
-        while True:
-            reused = bool(self._idle)
-            reader, writer = (self._idle.pop() if reused
-                              else await asyncio.open_connection(self._host, self._port))
-            writer.write(self._head + b"%d\r\n\r\n" % len(body) + body)
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError):
-                writer.close()
-                if reused:  # the server closed it as idle before reading: send again
-                    continue
-                raise
-            length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                          if line.startswith(b"content-length:"))
-            await reader.readexactly(length)
-            self._idle.append((reader, writer))
-            return int(head[9:12])
-
-    def close(self) -> None:
-        for _, writer in self._idle:
-            writer.close()
-
-
-async def steady_singles(poster: KeepAlivePoster, events: list[AgencyEvent], rate: float
+async def steady_singles(poster: KeepAliveClient, events: list[AgencyEvent], rate: float
                          ) -> tuple[list[float], int, float]:
     """Post one event every 1/rate s; latencies (s) from each post's scheduled start."""
     latencies: list[float] = []
@@ -172,7 +135,7 @@ async def steady_singles(poster: KeepAlivePoster, events: list[AgencyEvent], rat
 
     async def post(body: bytes, scheduled: float) -> None:
         nonlocal failures
-        status = await poster.post(body)
+        status, _ = await poster.send(body)
         latencies.append(time.perf_counter() - scheduled)
         failures += status != 202
 
@@ -208,7 +171,8 @@ async def main(n: int, rate: float, seconds: float) -> None:
                 batched = await batch_rate(http, make_events(n, rng))
                 batch_cpu, cpu = (_cpu(gateway) - cpu) / n, _cpu(gateway)
                 singles = int(rate * seconds)
-                poster = KeepAlivePoster(url, token)
+                poster = KeepAliveClient(url, "POST", "/v1/events", {
+                    "Authorization": f"Bearer {token}", "Content-Type": "application/json"})
                 try:
                     latencies, failures, achieved = await steady_singles(
                         poster, make_events(singles, rng), rate)

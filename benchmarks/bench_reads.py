@@ -33,7 +33,7 @@ import httpx
 from rich.console import Console
 from rich.table import Table
 
-from benchmarks.common import bench_settings
+from benchmarks.common import KeepAliveClient, bench_settings
 from services.common.db import create_pool, wait_and_migrate
 from services.common.event_log import EventLog
 from services.common.events import (
@@ -136,7 +136,7 @@ async def prepare(settings: Settings) -> tuple[str, str]:
             assert signed is not None
         reads = person_reads(pool, settings)
         as_drugs = Caller(drugs.reader, "practitioner")
-        await reads.record(Caller(accounts.agency_reader(""), "operator", "cli", "bench"), None,
+        await reads.record(Caller.for_operator("bench"), None,
                            AgreementMade("isa-1", frozenset({"leeds-housing", "hmp-leeds"}),
                                          frozenset({"CRIMINAL_JUSTICE"}), T0))
         await reads.record(as_drugs, person, ConsentGiven(
@@ -180,43 +180,7 @@ def server(settings: Settings, command: list[str]) -> Iterator[str]:
         child.wait(20)
 
 
-class KeepAliveGetter:
-    """A bare HTTP/1.1 keep-alive client (httpx costs more CPU per request than the server
-    under test on a 2-core machine, and would measure itself)."""
-
-    def __init__(self, url: str, path: str, token: str) -> None:
-        self._host, _, port = url.removeprefix("http://").partition(":")
-        self._port = int(port)
-        self._request = (f"GET {path} HTTP/1.1\r\nHost: {self._host}\r\n"
-                         f"Authorization: Bearer {token}\r\n\r\n").encode()
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-
-    async def get(self) -> tuple[int, int]:
-        """(status, body length)."""
-        while True:
-            reused = bool(self._idle)
-            reader, writer = (self._idle.pop() if reused
-                              else await asyncio.open_connection(self._host, self._port))
-            writer.write(self._request)
-            try:
-                head = await reader.readuntil(b"\r\n\r\n")
-            except (asyncio.IncompleteReadError, ConnectionError):
-                writer.close()
-                if reused:
-                    continue
-                raise
-            length = next(int(line.split(b":")[1]) for line in head.lower().split(b"\r\n")
-                          if line.startswith(b"content-length:"))
-            await reader.readexactly(length)
-            self._idle.append((reader, writer))
-            return int(head[9:12]), length
-
-    def close(self) -> None:
-        for _, writer in self._idle:
-            writer.close()
-
-
-async def steady(getter: KeepAliveGetter, rate: float, seconds: float
+async def steady(getter: KeepAliveClient, rate: float, seconds: float
                  ) -> tuple[list[float], int, float]:
     latencies: list[float] = []
     failures = 0
@@ -224,7 +188,7 @@ async def steady(getter: KeepAliveGetter, rate: float, seconds: float
 
     async def one(scheduled: float) -> None:
         nonlocal failures
-        status, _ = await getter.get()
+        status, _ = await getter.send()
         latencies.append(time.perf_counter() - scheduled)
         failures += status != 200
 
@@ -257,11 +221,12 @@ async def main(rate: float, seconds: float, rounds: int) -> None:
         for _ in range(rounds):
             for name, (command, path) in paths.items():
                 with server(settings, command) as url:
-                    getter = KeepAliveGetter(url, path, token)
-                    status, size = await getter.get()
+                    getter = KeepAliveClient(url, "GET", path,
+                                             {"Authorization": f"Bearer {token}"})
+                    status, size = await getter.send()
                     assert status == 200, (name, status)
                     for _ in range(50):  # warm-up
-                        await getter.get()
+                        await getter.send()
                     latencies, failures, achieved = await steady(getter, rate, seconds)
                     getter.close()
                     p50, p99 = cut(latencies)

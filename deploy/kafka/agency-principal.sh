@@ -26,7 +26,7 @@ fi
   --add-config "SCRAM-SHA-512=[password=${password}]" --entity-type users --entity-name "$agency"
 "$bin/kafka-topics.sh" "${admin[@]}" --create \
   --if-not-exists --topic "$topic" --partitions "${JOINEDUP_TOPIC_PARTITIONS:-24}" \
-  --replication-factor 3 --config retention.ms=-1 --config min.insync.replicas=2
+  --replication-factor 3 --config retention.ms=604800000 --config min.insync.replicas=2
 "$bin/kafka-acls.sh" "${admin[@]}" --add \
   --allow-principal "User:${agency}" --operation Write --operation Describe --topic "$topic"
 "$bin/kafka-acls.sh" "${admin[@]}" --add \

@@ -25,7 +25,6 @@ from services.identity.operator import (
     parse_identifier,
     parse_person_id,
 )
-from services.reads.accounts import agency_reader
 from services.reads.adapters import audit_log
 from services.reads.domain.audit import Caller, action_record
 
@@ -101,7 +100,7 @@ async def _show(args: argparse.Namespace, settings: Settings, identifier: Identi
     try:
         async with pool.acquire() as conn, conn.transaction():
             view = await operator.show(conn, identifier=identifier, person_id=person_id)
-            caller = Caller(agency_reader(""), "operator", "cli", args.by)
+            caller = Caller.for_operator(args.by)
             await audit_log.write(conn, action_record(
                 caller, "read.identity", view.current_id if view else None, "investigation",
                 "ok" if view else "not_found",

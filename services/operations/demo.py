@@ -124,7 +124,7 @@ async def _demo_reader(conn: asyncpg.Connection, reads: PersonReads) -> Caller:
     parties = {agency, *(a.agency_id for a in AGENCIES
                          if a.service_kind in ("PRISON", "HOUSING"))}
     await reads.record(
-        Caller(accounts.agency_reader(""), "operator", "cli", "joinedup demo"), None,
+        Caller.for_operator("joinedup demo"), None,
         AgreementMade(str(uuid.uuid4()), frozenset(parties),
                       frozenset({"GENERAL", "CRIMINAL_JUSTICE", "HEALTH"}),
                       datetime(2026, 1, 1, tzinfo=UTC), reference="DEMO-ISA-1"),

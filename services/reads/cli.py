@@ -210,8 +210,7 @@ def _agreement(sub: argparse._SubParsersAction, settings: SettingsFactory) -> No
                                   str(a.expires or ""), "yes" if live else "no")
                 console.print(table)
                 return 0
-            caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = person_reads(pool, current)
+            caller, reads = Caller.for_operator(args.by), person_reads(pool, current)
             if args.verb == "make":
                 payload: AgreementMade | AgreementEnded = AgreementMade(
                     str(uuid.uuid4()), frozenset(_csv(args.agencies)),
@@ -259,6 +258,16 @@ def _person_arguments(p: argparse.ArgumentParser) -> None:
     which.add_argument("--identifier", help="scheme:value, e.g. nhs_number:9434765919 (a "
                        "local id names its agency: local_id:<agency>/<value>)")
     which.add_argument("--person", help="a person id")
+
+
+async def _operator_on_person(pool: asyncpg.Pool, settings: Settings,
+                              args: argparse.Namespace, purpose: str
+                              ) -> tuple[Caller, PersonReads, str]:
+    """The operator, the read path, and the person they named (a search by identifier is
+    itself audited)."""
+    caller = Caller.for_operator(args.by)
+    reads = person_reads(pool, settings)
+    return caller, reads, await _person_id(reads, caller, args, purpose)
 
 
 async def _person_id(reads: PersonReads, caller: Caller, args: argparse.Namespace,
@@ -315,9 +324,8 @@ def _audit(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
         current = settings()
 
         async def work(pool: asyncpg.Pool) -> int:
-            caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = person_reads(pool, current)
-            person = await _person_id(reads, caller, args, "audit")
+            caller, reads, person = await _operator_on_person(pool, current, args,
+                                                              "audit")
             found = await reads.access_log(caller, person, "audit")
             if args.json:
                 for entry in found:
@@ -350,9 +358,8 @@ def _subject_access(sub: argparse._SubParsersAction, settings: SettingsFactory) 
         current = settings()
 
         async def work(pool: asyncpg.Pool) -> int:
-            caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = person_reads(pool, current)
-            person = await _person_id(reads, caller, args, "subject_access")
+            caller, reads, person = await _operator_on_person(pool, current, args,
+                                                              "subject_access")
             async with pool.acquire() as conn:
                 report = await subject_access.report(conn, caller, person, reads.key_ring)
             text = json.dumps(report, indent=2)
@@ -372,7 +379,6 @@ def _subject_access(sub: argparse._SubParsersAction, settings: SettingsFactory) 
     sar.set_defaults(handler=handle)
 
 
-
 def _erase(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
     erase = sub.add_parser("erase", help="erase a person: destroy their data keys, so every "
                            "sealed copy of their personal fields (archive, topics, identity "
@@ -386,9 +392,8 @@ def _erase(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
         current = settings()
 
         async def work(pool: asyncpg.Pool) -> int:
-            caller = Caller(accounts.agency_reader(""), "operator", "cli", args.by)
-            reads = person_reads(pool, current)
-            person = await _person_id(reads, caller, args, "subject_access")
+            caller, reads, person = await _operator_on_person(pool, current, args,
+                                                              "subject_access")
             done = await erasure.erase(pool, reads.key_ring, caller, person, args.reason)
             Console().print(
                 f"erased person {done.person_id} ({len(done.person_ids)} person id(s)): "

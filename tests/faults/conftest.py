@@ -25,6 +25,7 @@ from services.common.events import AgencyEvent
 from services.common.serde.agency_event import decode_event
 from services.common.serde.avro import identity_codec
 from services.common.settings import Settings
+from services.identity.key_ring import KeyRing
 from services.processor.bootstrap import REKEYED, Processor, build_processor
 from services.processor.domain.rules import (
     PersonRuleState,
@@ -33,6 +34,7 @@ from services.processor.domain.rules import (
     fire_due,
     load_rule_pack,
 )
+from services.processor.opening import Opener
 from services.stack.broker import EmbeddedBroker
 from services.stack.ports import free_port
 from services.stack.postgres import EmbeddedPostgres
@@ -172,7 +174,8 @@ async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: 
 async def log_records(settings: Settings, bootstrap: str | None = None, idle_ms: int = 1500
                       ) -> list[tuple[int, int, AgencyEvent, bool]]:
     """As ``log_events``, with whether the processor put the record there again under
-    another person id (a merge had moved it, or it was keyed by a decision rolled back)."""
+    another person id (a merge had moved it, or it was keyed by a decision rolled back).
+    The events are opened with their people's data keys, as the processor opens them."""
     consumer = AIOKafkaConsumer(
         settings.topics.person_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
@@ -191,6 +194,14 @@ async def log_records(settings: Settings, bootstrap: str | None = None, idle_ms:
                              if r.value and r.key and not identity_codec().wrote(r.value))
     finally:
         await consumer.stop()
+    conn = await asyncpg.connect(settings.database_url,
+                                 server_settings={"search_path": settings.db_schema})
+    try:
+        opened = await Opener(KeyRing(settings.key_encryption_key())).events(
+            conn, [e for _, _, e, _ in found])
+    finally:
+        await conn.close()
+    found = [(p, o, e, again) for (p, o, _, again), e in zip(found, opened, strict=True)]
     return sorted(found, key=lambda f: (f[0], f[1]))
 
 

@@ -12,8 +12,9 @@ from services.reads.domain.audit import AuditRecord
 
 async def write(conn: asyncpg.Connection, record: AuditRecord) -> None:
     reader = record.caller.reader
+    role = None if record.caller.kind == "operator" else reader.role
     await conn.execute(q.AUDIT, record.caller.kind, reader.agency or None,
-                       reader.practitioner, reader.team, reader.role, record.caller.operator,
+                       reader.practitioner, reader.team, role, record.caller.operator,
                        record.action, record.person_id, record.purpose, record.outcome,
                        json.dumps(record.detail, default=str))
 

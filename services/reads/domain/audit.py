@@ -38,6 +38,12 @@ class Caller:
         if self.kind not in CALLER_KINDS:
             raise ValueError(f"a caller is one of {', '.join(CALLER_KINDS)}")
 
+    @classmethod
+    def for_operator(cls, name: str) -> Caller:
+        """An operator at the command line (no agency: they read as nobody's reader and
+        are named by their own ``--by``)."""
+        return cls(Reader(""), "operator", "cli", name)
+
 
 @dataclass(frozen=True, slots=True)
 class AuditRecord:

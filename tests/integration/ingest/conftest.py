@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from services.ingest.bootstrap import server
 from services.ingest.credentials import create_agency
 from services.stack.ports import free_port
 from tests.factories import SOURCES
+from tests.servers import serving
 
 AGENCY = SOURCES["PRISON"].agency  # tests.factories events come from this agency by default
 
@@ -41,19 +40,9 @@ class Gateway:
 def gateway_thread(settings: Settings, port: int | None = None) -> Iterator[str]:
     """Run the gateway in a thread with its own event loop, as a deployed one would run."""
     port = port or free_port()
-    uvicorn_server = server(settings, migrate=False, port=port, log_level="warning")
-    thread = threading.Thread(target=uvicorn_server.run, name="gateway", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the gateway did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(30)
+    with serving(server(settings, migrate=False, port=port, log_level="warning"), "gateway",
+                 port) as url:
+        yield url
 
 
 @pytest.fixture

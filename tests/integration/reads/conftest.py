@@ -8,8 +8,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from services.stack.ports import free_port
 from tests import factories as f
 from tests.conftest import Servers, make_settings
 from tests.integration.processor.conftest import publish, wait_for
+from tests.servers import serving
 
 PEOPLE = 12
 PASSWORD = "correct horse battery staple"
@@ -112,19 +111,9 @@ class World:
 @contextmanager
 def read_api_thread(settings: Settings) -> Iterator[str]:
     port = free_port()
-    uvicorn_server = server(settings, migrate=False, port=port, log_level="warning")
-    thread = threading.Thread(target=uvicorn_server.run, name="read-api", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not uvicorn_server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the read API did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        uvicorn_server.should_exit = True
-        thread.join(30)
+    with serving(server(settings, migrate=False, port=port, log_level="warning"),
+                 "read API", port) as url:
+        yield url
 
 
 async def build_world(servers: Servers) -> tuple[Settings, dict[str, str], dict[str, str],
