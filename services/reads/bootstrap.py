@@ -21,7 +21,8 @@ from services.ingest.auth import TOKEN_PREFIX as AGENCY_TOKEN_PREFIX
 from services.ingest.auth import authenticate
 from services.reads import accounts
 from services.reads.domain.audit import Caller
-from services.reads.service import PersonReads, ReadRefused, person_reads
+from services.reads.lookup import ReadRefused
+from services.reads.service import PersonReads, person_reads
 
 log = structlog.get_logger(__name__)
 

@@ -34,7 +34,8 @@ from services.reads.adapters import governance_log
 from services.reads.domain.audit import PURPOSES, Caller
 from services.reads.domain.governance import AgreementEnded, AgreementMade
 from services.reads.domain.visibility import ROLES
-from services.reads.service import PersonReads, ReadRefused, person_reads
+from services.reads.lookup import ReadRefused
+from services.reads.service import PersonReads, person_reads
 
 SettingsFactory = Callable[[], Settings]
 

@@ -32,7 +32,7 @@ from services.identity.index_store import IndexStore
 from services.identity.key_ring import KeyRing
 from services.reads.adapters import audit_log
 from services.reads.domain.audit import Caller, action_record
-from services.reads.service import ReadRefused, current_person
+from services.reads.lookup import ReadRefused, current_person
 
 
 @dataclass(frozen=True, slots=True)

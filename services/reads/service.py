@@ -4,8 +4,7 @@ API and the CLI alike.
 Each call is one PostgreSQL transaction that resolves the person (an id merged since
 resolves to where it went), folds their governance record, reads the read model, decides
 each item for the reader (``domain/views.py``) and writes the audit record: nothing is
-shown that is not audited. Governance events are checked against the record under a
-per-person lock, recorded with their outbox row, and published after commit.
+shown that is not audited. Governance events are recorded through ``recording.py``.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from functools import partial
 from typing import Any, Final
 
 import asyncpg
-import structlog
 
 from projections.queries import identity as identity_sql
 from projections.queries import reads as q
@@ -33,38 +31,13 @@ from services.reads import accounts
 from services.reads.adapters import audit_log, governance_log
 from services.reads.domain import views
 from services.reads.domain.audit import Caller, action_record, read_record
-from services.reads.domain.governance import (
-    AGREEMENT_TYPES,
-    AccessGranted,
-    Actor,
-    AgreementMade,
-    ConsentGiven,
-    ConsentWithdrawn,
-    EntryDisclosed,
-    EpisodeOpened,
-    GovernanceEvent,
-    Payload,
-    PersonRecord,
-    context,
-    refusal,
-)
+from services.reads.domain.governance import GovernanceEvent, Payload, PersonRecord, context
 from services.reads.domain.views import Shown
-from services.reads.domain.visibility import AGENCY_SYSTEM, Context, Reader
-
-log = structlog.get_logger(__name__)
+from services.reads.domain.visibility import Context, Reader
+from services.reads.lookup import Clock, ReadRefused, current_person, uuid_or_none
+from services.reads.recording import GovernanceRecorder
 
 MAX_PAGE: Final = 500
-Clock = Callable[[], datetime]
-
-
-class ReadRefused(Exception):
-    """A read or an action that cannot be carried out. ``kind`` is what the API answers
-    (not_found, forbidden, conflict, invalid); the message holds no personal data."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,15 +82,6 @@ def decode_cursor(cursor: str) -> tuple[datetime, datetime, uuid.UUID]:
         raise ReadRefused("invalid", "cursor: not a cursor this API gave") from None
 
 
-def _actor(caller: Caller) -> Actor:
-    reader = caller.reader
-    if caller.kind == "practitioner":
-        return Actor("practitioner", reader.agency, reader.practitioner, reader.team)
-    if caller.kind == AGENCY_SYSTEM:
-        return Actor("agency", reader.agency)
-    return Actor("operator", operator=caller.operator)
-
-
 def rule_categories(settings: Settings) -> dict[str, str]:
     """What each rule's alerts reveal, from the rule pack the processor runs."""
     from services.processor.bootstrap import load_pack
@@ -142,7 +106,7 @@ class PersonReads:
         self._pool = pool
         self._rules = dict(rule_categories)
         self.key_ring = key_ring
-        self._publisher = publisher
+        self.recorder = GovernanceRecorder(pool, key_ring, publisher, clock)
         self._clock = clock
 
     def now(self) -> datetime:
@@ -220,7 +184,7 @@ class PersonReads:
             person = await current_person(conn, person_id)
             found = [] if person is None else await audit_log.of_person(conn, person)
             await audit_log.write(conn, action_record(
-                caller, "read.access_log", person or _uuid_or_none(person_id), purpose,
+                caller, "read.access_log", person or uuid_or_none(person_id), purpose,
                 "ok" if person else "not_found", {"entries": len(found)}))
         if person is None:
             raise ReadRefused("not_found", "no such person")
@@ -255,7 +219,7 @@ class PersonReads:
             person = await current_person(conn, person_id)
             if person is None:
                 await audit_log.write(conn, action_record(
-                    caller, action, _uuid_or_none(person_id), purpose, "not_found"))
+                    caller, action, uuid_or_none(person_id), purpose, "not_found"))
                 result = None
             else:
                 record = await governance_log.load_record(conn, person, self.key_ring)
@@ -284,111 +248,10 @@ class PersonReads:
     async def record(self, caller: Caller, person_id: str | None, payload: Payload,
                      purpose: str = "care_coordination") -> GovernanceEvent:
         """Check and record one governance event; it takes effect on the next read."""
-        event = GovernanceEvent(str(uuid.uuid4()), self._clock(), None, _actor(caller),
-                                payload)
-        refused: ReadRefused | None = None
-        async with self._pool.acquire() as conn:
-            try:
-                async with conn.transaction():
-                    event = await self._check_and_record(conn, caller, person_id, event)
-                    await audit_log.write(conn, action_record(
-                        caller, event.event_type, event.person_id, purpose, "ok",
-                        {"event_id": event.event_id}))
-            except ReadRefused as exc:
-                refused = exc
-            if refused is not None:  # the attempt is audited too, in its own transaction
-                await audit_log.write(conn, action_record(
-                    caller, event.event_type, _uuid_or_none(person_id or ""), purpose,
-                    "refused" if refused.kind != "not_found" else "not_found",
-                    {"reason": refused.message}))
-                raise refused
-        await self.publish()
-        return event
+        return await self.recorder.record(caller, person_id, payload, purpose)
 
     async def publish(self) -> None:
-        """Send what the outbox holds; a failure leaves it for the next drain."""
-        if self._publisher is None:
-            return
-        try:
-            await self._publisher.publish()
-        except Exception as exc:  # the broker is down: the outbox keeps the events
-            log.warning("governance events left in the outbox", error=type(exc).__name__)
-
-    async def _check_and_record(self, conn: asyncpg.Connection, caller: Caller,
-                                person_id: str | None, event: GovernanceEvent
-                                ) -> GovernanceEvent:
-        if event.event_type in AGREEMENT_TYPES:
-            if caller.kind != "operator":
-                raise ReadRefused("forbidden", "agreements are recorded by operators")
-            await governance_log.lock_agreements(conn)
-            known = await governance_log.load_agreements(conn)
-            await self._check_references(conn, None, event)
-            problem = refusal(PersonRecord(), event, known)
-        else:
-            person = await current_person(conn, person_id or "")
-            if person is None:
-                raise ReadRefused("not_found", "no such person")
-            event = GovernanceEvent(event.event_id, event.recorded_at, person, event.actor,
-                                    event.payload)
-            await governance_log.lock_person(conn, person)
-            record = await governance_log.load_record(conn, person, self.key_ring)
-            await self._check_standing(conn, caller, person, record, event)
-            await self._check_references(conn, person, event)
-            problem = refusal(record, event)
-        if problem:
-            raise ReadRefused("conflict", problem)
-        await governance_log.record(conn, event, self.key_ring)
-        return event
-
-    async def _check_standing(self, conn: asyncpg.Connection, caller: Caller, person: str,
-                              record: PersonRecord, event: GovernanceEvent) -> None:
-        """Consent is recorded, and an episode opened, by someone working with the person:
-        the lead professional, or an agency on their caseload now (or an operator)."""
-        if not isinstance(event.payload, ConsentGiven | ConsentWithdrawn | EpisodeOpened):
-            return
-        if caller.kind == "operator":
-            return
-        lead = record.open_episode
-        if lead is not None and lead.coordinator_id == caller.reader.practitioner:
-            return
-        working = {r["agency"] for r in await conn.fetch(q.CASELOAD, person) if r["active"]}
-        if caller.reader.agency not in working:
-            raise ReadRefused("forbidden", "only the lead professional or an agency working "
-                                           "with the person records this")
-        if caller.reader.role == "business_support":
-            raise ReadRefused("forbidden", "business support does not record consent or "
-                                           "open episodes")
-
-    async def _check_references(self, conn: asyncpg.Connection, person: str | None,
-                                event: GovernanceEvent) -> None:
-        """What the event names exists: agencies, practitioners, teams, the entry."""
-        p = event.payload
-        agencies: set[str] = set()
-        if isinstance(p, ConsentGiven | AgreementMade):
-            agencies |= set(p.agencies)
-        if isinstance(p, EntryDisclosed):
-            agencies.add(p.to_agency)
-            if await conn.fetchrow(q.TIMELINE_ENTRY, person, _uuid(p.entry_event_id),
-                                   p.entry_agency) is None:
-                raise ReadRefused("not_found", "no entry of the discloser's agency with that id on "
-                                               "the person's timeline")
-        if isinstance(p, EpisodeOpened):
-            coordinator = await accounts.practitioner_by_id(conn, p.coordinator_id)
-            if (coordinator is None or coordinator.agency_id != p.coordinator_agency
-                    or coordinator.team_id != p.coordinator_team):
-                raise ReadRefused("invalid", "the coordinator is not an enabled practitioner "
-                                             "of that agency and team")
-        if isinstance(p, AccessGranted):
-            if p.practitioner_id is not None and (
-                    await accounts.practitioner_by_id(conn, p.practitioner_id) is None):
-                raise ReadRefused("invalid", "no such practitioner")
-            if p.team_id is not None and await conn.fetchrow(q.TEAM, p.team_id) is None:
-                raise ReadRefused("invalid", "no such team")
-        if agencies:
-            known = {r["agency_id"] for r in await conn.fetch(q.AGENCY_IDS, sorted(agencies))}
-            unknown = agencies - known
-            if unknown:
-                raise ReadRefused("invalid", f"unknown agencies: {', '.join(sorted(unknown))}")
+        await self.recorder.publish()
 
 
 def _governance_items(record: PersonRecord, reader: Reader) -> dict[str, list[dict[str, Any]]]:
@@ -423,21 +286,3 @@ def _governance_items(record: PersonRecord, reader: Reader) -> dict[str, list[di
     return {"consents": consents, "grants": grants, "disclosures": disclosures}
 
 
-async def current_person(conn: asyncpg.Connection, person_id: str) -> str | None:
-    key = _uuid_or_none(person_id)
-    if key is None:
-        return None
-    found = await conn.fetchval(q.CURRENT_PERSON, key)
-    return None if found is None else str(found)
-
-
-def _uuid_or_none(value: str) -> str | None:
-    try:
-        return str(uuid.UUID(value))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def _uuid(value: str) -> uuid.UUID | None:
-    found = _uuid_or_none(value)
-    return None if found is None else uuid.UUID(found)

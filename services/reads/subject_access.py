@@ -25,7 +25,7 @@ from services.reads.adapters import audit_log, governance_log
 from services.reads.domain.audit import Caller, action_record
 from services.reads.domain.governance import PersonRecord
 from services.reads.domain.views import service_category
-from services.reads.service import ReadRefused, current_person
+from services.reads.lookup import ReadRefused, current_person
 
 
 def _jsonable(value: Any) -> Any:

@@ -43,7 +43,7 @@ from services.reads.domain.governance import (
     Payload,
 )
 from services.reads.entrypoints import schemas as s
-from services.reads.service import ReadRefused
+from services.reads.lookup import ReadRefused
 
 DESCRIPTION = """
 A person's cross-agency records, as **you** may see them.

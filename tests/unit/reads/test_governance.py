@@ -26,8 +26,8 @@ from services.reads.domain.governance import (
     context,
     fold,
     person_record,
-    refusal,
 )
+from services.reads.domain.refusals import refusal
 from services.reads.domain.visibility import (
     CONSENTED,
     GRANTED,
