@@ -10,6 +10,12 @@ erased (``AgencyEvent.erased``): its codes still fold, its personal fields read 
 Which person an event is comes from its identifiers (``services/identity/lookup.py``); an
 erased event has none any more, and is the person its seal names, where that person id
 resolves now.
+
+A message can name a key that does not exist: admission forwards before its transaction
+commits, and a transaction that then fails takes the person (and their key) with it; the
+event is forwarded again under the person decided next. ``maybe`` gives None for such an
+event (the live pipeline waits for the identity writer, asks again, then skips it);
+everywhere else (the archive holds only what was applied) it is an error.
 """
 
 from __future__ import annotations
@@ -32,20 +38,30 @@ class Opener:
         """``None``: the events are not expected to be sealed (a sealed one is an error)."""
         self._key_ring = key_ring
 
-    async def events(self, conn: asyncpg.Connection, events: Sequence[AgencyEvent]
-                     ) -> list[AgencyEvent]:
+    async def maybe(self, conn: asyncpg.Connection, events: Sequence[AgencyEvent]
+                    ) -> list[AgencyEvent | None]:
+        """Each event opened; None for one sealed with a key that does not exist."""
         refs = {r for e in events for r in key_refs(e)}
         if not refs:
             return list(events)
         if self._key_ring is None:
             raise SealError("sealed events, and no key ring to open them")
         keys = await self._key_ring.keys(conn, refs)
-        return [_open(e, keys) for e in events]
+        return [_open(e, keys) if key_refs(e) <= keys.keys() else None for e in events]
+
+    async def events(self, conn: asyncpg.Connection, events: Sequence[AgencyEvent]
+                     ) -> list[AgencyEvent]:
+        """Each event opened; a key that does not exist is an error."""
+        opened = await self.maybe(conn, events)
+        if None in opened:
+            raise SealError("an event sealed with a key that does not exist")
+        return [e for e in opened if e is not None]
 
     async def received(self, conn: asyncpg.Connection, batch: Sequence[Received]
-                       ) -> list[Received]:
-        opened = await self.events(conn, [r.event for r in batch])
-        return [r if r.event is e else dataclasses.replace(r, event=e)
+                       ) -> list[Received | None]:
+        """As ``maybe``, for received messages."""
+        opened = await self.maybe(conn, [r.event for r in batch])
+        return [None if e is None else r if r.event is e else dataclasses.replace(r, event=e)
                 for r, e in zip(batch, opened, strict=True)]
 
 

@@ -162,7 +162,7 @@ class BatchProcessor:
                     steps = await read_model_positions.in_step(conn, models.names,
                                                                decoded.moves)
                     models.follow(steps.generations)
-                    received = await self._opener.received(conn, received)
+                    received = await self._open(conn, received)
                     received = await self._resolve(conn, received)
                     archived = await store.archive(conn, received, self._opener)
                     fresh = archived.fresh
@@ -200,6 +200,23 @@ class BatchProcessor:
             except RETRY as exc:  # committed: the alert events wait in the outbox
                 log.warning("alert events wait in the outbox", error=type(exc).__name__)
         return result
+
+    async def _open(self, conn: asyncpg.Connection, received: list[Received]
+                    ) -> list[Received]:
+        """The events opened with their people's keys. A key that does not exist belongs to
+        a person decided by a transaction that may still be open: wait for it; if the key
+        is still not there, that decision rolled back, and admission forwards the event
+        again under the person it decides next: this copy is skipped."""
+        opened = await self._opener.received(conn, received)
+        if None in opened:
+            await after_writer(conn)
+            opened = await self._opener.received(conn, received)
+        skipped = [r for r, o in zip(received, opened, strict=True) if o is None]
+        for r in skipped:
+            log.warning("event sealed by an identity decision that rolled back; skipped (it "
+                        "is forwarded again)", topic=r.topic, partition=r.partition,
+                        offset=r.offset)
+        return [o for o in opened if o is not None]
 
     async def _resolve(self, conn: asyncpg.Connection, received: list[Received]
                        ) -> list[Received]:
