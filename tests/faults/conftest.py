@@ -171,11 +171,12 @@ async def log_events(settings: Settings, bootstrap: str | None = None, idle_ms: 
     return [(p, o, e) for p, o, e, _ in await log_records(settings, bootstrap, idle_ms)]
 
 
-async def log_records(settings: Settings, bootstrap: str | None = None, idle_ms: int = 1500
-                      ) -> list[tuple[int, int, AgencyEvent, bool]]:
+async def log_records(settings: Settings, bootstrap: str | None = None, idle_ms: int = 1500,
+                      *, opened_only: bool = True) -> list[tuple[int, int, AgencyEvent, bool]]:
     """As ``log_events``, with whether the processor put the record there again under
     another person id (a merge had moved it, or it was keyed by a decision rolled back).
-    The events are opened with their people's data keys, as the processor opens them."""
+    The events are opened with their people's data keys, as the processor opens them; with
+    ``opened_only`` those that open with no key (see below) are left out, else kept sealed."""
     consumer = AIOKafkaConsumer(
         settings.topics.person_events, bootstrap_servers=bootstrap or settings.kafka_bootstrap,
         group_id=None, auto_offset_reset="earliest", enable_auto_commit=False)
@@ -203,8 +204,9 @@ async def log_records(settings: Settings, bootstrap: str | None = None, idle_ms:
         await conn.close()
     # one sealed by an identity decision that rolled back was skipped, as the processor
     # skips it: admission forwarded the event again
-    found = [(p, o, e, again) for (p, o, _, again), e in zip(found, opened, strict=True)
-             if e is not None]
+    found = [(p, o, e or sealed, again)
+             for (p, o, sealed, again), e in zip(found, opened, strict=True)
+             if e is not None or not opened_only]
     return sorted(found, key=lambda f: (f[0], f[1]))
 
 
