@@ -11,6 +11,8 @@ import asyncpg
 import structlog
 
 from projections.queries import reads as q
+from services.common.db import DATABASE_UNAVAILABLE
+from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.outbox import OutboxPublisher
 from services.identity.key_ring import KeyRing
 from services.reads import accounts
@@ -43,7 +45,6 @@ def actor_of(caller: Caller) -> Actor:
     if caller.kind == AGENCY_SYSTEM:
         return Actor("agency", reader.agency)
     return Actor("operator", operator=caller.operator)
-
 
 
 class GovernanceRecorder:
@@ -84,7 +85,7 @@ class GovernanceRecorder:
             return
         try:
             await self._publisher.publish()
-        except Exception as exc:  # the broker is down: the outbox keeps the events
+        except (*BROKER_UNAVAILABLE, *DATABASE_UNAVAILABLE) as exc:  # the outbox keeps them
             log.warning("governance events left in the outbox", error=type(exc).__name__)
 
     async def _check_and_record(self, conn: asyncpg.Connection, caller: Caller,
