@@ -4,6 +4,7 @@ CREATE_KEYS = """
 INSERT INTO person_data_key (person_id, wrapped)
 SELECT * FROM unnest($1::uuid[], $2::bytea[])
 ON CONFLICT (person_id) DO NOTHING
+RETURNING person_id::text AS person_id
 """
 
 # Held FOR SHARE to the end of the reader's transaction: an erasure waits for it.

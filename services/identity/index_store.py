@@ -78,7 +78,10 @@ class IndexStore:
         events = [decode_identity_event(row["body"]) for row in rows]
         keys = await self.key_ring.keys(conn, {r for e in events for r in key_refs(e)})
         for row, event in zip(rows, events, strict=True):
-            domain.apply_change(self.index, open_identity_event(event, keys).change)
+            change = open_identity_event(event, keys).change
+            if isinstance(change, Erased):  # another process erased them: keys are gone
+                self.key_ring.forget(change.person_ids)
+            domain.apply_change(self.index, change)
             self._seq = row["seq"]
 
     def rolled_back(self) -> None:
@@ -131,7 +134,9 @@ class IndexStore:
         holders = list(dict.fromkeys(h for e in events if (h := holder(e)) is not None))
         await self.key_ring.create(conn, [c.person_id for c in changes
                                           if isinstance(c, Identified | Separated)])
-        keys = await self.key_ring.keys(conn, [person_ref(h) for h in holders])
+        # the identity lock is held: no erasure can run meanwhile
+        keys = {person_ref(p): k for p, k in
+                (await self.key_ring.keys_of_people(conn, holders)).items()}
         events = [seal_identity_event(e, keys) for e in events]
         rows = await conn.fetch(
             sql.RECORD_CHANGES, [e.change_id for e in events],

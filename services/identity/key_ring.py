@@ -5,8 +5,11 @@ their sealed fields, in the archive, the topics and the identity log, becomes un
 Keys are stored wrapped under the deployment's key-encryption key (``JOINEDUP_SEALING_KEY``),
 so a copy of the database alone opens nothing. A key is made when the identity step first
 meets a person (in its transaction). Readers lock the rows they use ``FOR SHARE`` for their
-transaction: an erasure waits for them to commit, and whoever comes after it finds the key
-gone; unwrapped keys are cached in memory, the rows are always asked.
+transaction (``keys``): an erasure waits for them to commit, and whoever comes after it
+finds the key gone; unwrapped keys are cached in memory, the rows are always asked. The
+identity step itself holds the identity lock, which an erasure takes too, and learns of an
+erasure from the identity log (``forget``): it uses its cache without asking
+(``keys_of_people``).
 """
 
 from __future__ import annotations
@@ -32,8 +35,16 @@ class KeyRing:
         """A key for each person id that has none (in the caller's transaction)."""
         if not person_ids:
             return
-        wrapped = [wrap(new_key(), self._kek, person) for person in person_ids]
-        await conn.execute(sql.CREATE_KEYS, list(person_ids), wrapped)
+        made = {person: new_key() for person in person_ids}
+        wrapped = [wrap(made[person], self._kek, person) for person in person_ids]
+        for row in await conn.fetch(sql.CREATE_KEYS, list(person_ids), wrapped):
+            # cached once stored (a rolled-back transaction's person id is never used again)
+            self._cache[row["person_id"]] = made[row["person_id"]]
+
+    def forget(self, person_ids: Iterable[str]) -> None:
+        """Drop cached keys of people erased (the identity log says so)."""
+        for person in person_ids:
+            self._cache.pop(person, None)
 
     async def keys(self, conn: asyncpg.Connection, refs: Iterable[str]) -> Keys:
         """The keys these person refs name, their rows held FOR SHARE to the end of the
@@ -57,20 +68,24 @@ class KeyRing:
 
     async def keys_of_people(self, conn: asyncpg.Connection, person_ids: Sequence[str]
                              ) -> dict[str, bytes]:
-        """Each person's key (made now for a person who has none yet), their rows held FOR
-        SHARE; a person whose key is destroyed is an error (nothing more is sealed for an
-        erased person: the identity step no longer knows them)."""
-        found = await self.keys(conn, [person_ref(p) for p in person_ids])
-        missing = [p for p in person_ids if person_ref(p) not in found]
-        if missing:
-            await self.create(conn, missing)
-            found.update(await self.keys(conn, [person_ref(p) for p in missing]))
-        out: dict[str, bytes] = {}
-        for person in person_ids:
-            key = found.get(person_ref(person))
-            if key is None:
-                raise LookupError("a person whose data key is destroyed")
-            out[person] = key
+        """Each person's key, for sealing, made now for a person who has none yet. For a
+        caller holding the identity lock (no erasure can run meanwhile, and the identity
+        log told it of any before): cached keys are used as they are, only the others are
+        asked. A destroyed key is an error (the identity step no longer knows an erased
+        person, so nothing more is sealed for them)."""
+        out = {p: key for p in person_ids if (key := self._cache.get(p)) is not None}
+        asked = [p for p in dict.fromkeys(person_ids) if p not in out]
+        if asked:
+            found = await self.keys(conn, [person_ref(p) for p in asked])
+            missing = [p for p in asked if person_ref(p) not in found]
+            if missing:
+                await self.create(conn, missing)
+                found.update(await self.keys(conn, [person_ref(p) for p in missing]))
+            for person in asked:
+                key = found.get(person_ref(person))
+                if key is None:
+                    raise LookupError("a person whose data key is destroyed")
+                out[person] = key
         return out
 
     async def destroy(self, conn: asyncpg.Connection, person_ids: Sequence[str], by: str,
