@@ -14,6 +14,12 @@ WHERE person_id = ANY($1::uuid[]) ORDER BY person_id
 FOR SHARE
 """
 
+# For reading only (nothing derived is written): no row lock, no write to the key rows.
+KEYS = """
+SELECT person_id::text AS person_id, wrapped FROM person_data_key
+WHERE person_id = ANY($1::uuid[])
+"""
+
 DESTROY_KEYS = """
 UPDATE person_data_key
 SET wrapped = NULL, destroyed_at = now(), destroyed_by = $2, reason = $3

@@ -46,14 +46,17 @@ class KeyRing:
         for person in person_ids:
             self._cache.pop(person, None)
 
-    async def keys(self, conn: asyncpg.Connection, refs: Iterable[str]) -> Keys:
-        """The keys these person refs name, their rows held FOR SHARE to the end of the
-        caller's transaction; a destroyed key is None; a person with no key is left out."""
+    async def keys(self, conn: asyncpg.Connection, refs: Iterable[str], *,
+                   hold: bool = True) -> Keys:
+        """The keys these person refs name; a destroyed key is None; a person with no key is
+        left out. ``hold``: their rows held FOR SHARE to the end of the caller's transaction,
+        for a caller that writes what it opens (a read model); a reader that only shows it
+        needs no lock (what it read was readable when it read it)."""
         wanted = sorted({p for r in refs if (p := person_of_ref(r)) is not None})
         if not wanted:
             return {}
         found: Keys = {}
-        for row in await conn.fetch(sql.KEYS_FOR_SHARE, wanted):
+        for row in await conn.fetch(sql.KEYS_FOR_SHARE if hold else sql.KEYS, wanted):
             person = row["person_id"]
             if row["wrapped"] is None:
                 self._cache.pop(person, None)

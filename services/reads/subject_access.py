@@ -45,7 +45,7 @@ async def _records(conn: asyncpg.Connection, rows: list[asyncpg.Record],
                    summaries: dict[str, str], key_ring: KeyRing) -> list[dict[str, Any]]:
     """The archived events, opened with the person's keys (erased fields read "erased")."""
     sealed = [decode_event(bytes(row["body"])) for row in rows]
-    keys = await key_ring.keys(conn, {r for e in sealed for r in key_refs(e)})
+    keys = await key_ring.keys(conn, {r for e in sealed for r in key_refs(e)}, hold=False)
     out = []
     for row, event in zip(rows, (unseal_event(e, keys) for e in sealed), strict=True):
         out.append({

@@ -48,8 +48,8 @@ async def person_events(conn: asyncpg.Connection, person_id: str, key_ring: KeyR
               and is_sealed(e.payload.reason)]
     if not sealed:
         return events
-    keys = await key_ring.keys(conn, {key_ref_of(e.payload.reason) for e in sealed  # type: ignore[union-attr]
-                                      })
+    keys = await key_ring.keys(conn, {key_ref_of(e.payload.reason) for e in sealed},  # type: ignore[union-attr]
+                               hold=False)
     return [_open_reason(e, keys) if e in sealed else e for e in events]
 
 
