@@ -41,13 +41,15 @@ class Opener:
     async def maybe(self, conn: asyncpg.Connection, events: Sequence[AgencyEvent]
                     ) -> list[AgencyEvent | None]:
         """Each event opened; None for one sealed with a key that does not exist."""
-        refs = {r for e in events for r in key_refs(e)}
+        sealed = [key_refs(e) for e in events]   # read once an event: this is the hot path
+        refs = set().union(*sealed)
         if not refs:
             return list(events)
         if self._key_ring is None:
             raise SealError("sealed events, and no key ring to open them")
         keys = await self._key_ring.keys(conn, refs)
-        return [_open(e, keys) if key_refs(e) <= keys.keys() else None for e in events]
+        return [e if not mine else _open(e, mine, keys) if mine <= keys.keys() else None
+                for e, mine in zip(events, sealed, strict=True)]
 
     async def events(self, conn: asyncpg.Connection, events: Sequence[AgencyEvent]
                      ) -> list[AgencyEvent]:
@@ -65,10 +67,7 @@ class Opener:
                 for r, e in zip(batch, opened, strict=True)]
 
 
-def _open(event: AgencyEvent, keys: dict[str, bytes | None]) -> AgencyEvent:
-    refs = key_refs(event)
-    if not refs:
-        return event
+def _open(event: AgencyEvent, refs: set[str], keys: dict[str, bytes | None]) -> AgencyEvent:
     opened = unseal_event(event, keys)
     if opened.erased and not opened.person_key:
         # nothing personal is left to resolve it by: it is the person its seal names

@@ -9,8 +9,9 @@ read and action is audited, with the purpose the caller gives.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
@@ -100,6 +101,15 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.add_middleware(RedactedErrors)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+_FIELD_NAME = re.compile(r"^[a-z_]{1,40}$|^[0-9]{1,4}$")
+
+
+def _path(loc: Sequence[object]) -> str:
+    """Where a problem is, by field names and positions only: an unknown key the caller
+    sent (``extra_forbidden``) is shown as ``*``, since a key can be an identifier too."""
+    return ".".join(str(p) if _FIELD_NAME.match(str(p)) else "*" for p in loc)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
@@ -356,8 +366,8 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, exc: Exception) -> Response:
         # FastAPI's own answer repeats the input, which can be an identifier.
         assert isinstance(exc, RequestValidationError)
-        problems = [Problem(".".join(str(p) for p in e.get("loc", ())),
-                            str(e.get("msg", "invalid")), str(e.get("type", "invalid")))
+        problems = [Problem(_path(e.get("loc", ())), str(e.get("msg", "invalid")),
+                            str(e.get("type", "invalid")))
                     for e in exc.errors()]
         return problem_response(422, problems, "Malformed request")
 

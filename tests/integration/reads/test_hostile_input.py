@@ -50,6 +50,7 @@ async def test_malformed_reads_are_4xx_and_repeat_nothing(world: World) -> None:
         wrong = nhs[:-1] + str((int(nhs[-1]) + 1) % 10)
         for body in ({"scheme": "nhs_number", "value": wrong},
                      {"scheme": "nhs_number", "value": nhs, "extra": nhs},
+                     {"scheme": "nhs_number", "value": nhs, nhs: "a key can be personal"},
                      {"scheme": "passport", "value": nhs},
                      {"scheme": "nhs_number", "value": nhs * 20}):
             answer = await client.post("/v1/people/search", json=body,
