@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-identity bench-reads clean
+.PHONY: install browser demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-identity bench-reads bench-duty clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,13 +14,21 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install            ## embedded stack, simulated population, timelines and alerts
+browser:                 ## Debian's chromium for the duty board's browser tests, when missing
+	@if [ ! -x /usr/bin/chromium ]; then \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && \
+		$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			chromium chromium-driver; \
+	fi
+
+demo: install            ## embedded stack, simulated population, timelines, alerts, the duty board
 	$(VENV)/bin/joinedup demo
 
-up: install              ## the local stack with processor and gateway, until Ctrl-C
+up: install              ## the local stack: processor, gateway, read API, duty service, until Ctrl-C
 	$(VENV)/bin/joinedup up
 
-test: lint               ## lint, then every test (unit, integration, e2e) on real servers
+test: $(STAMP) browser lint  ## lint, then every test (unit, integration, e2e) on real servers
 	$(PY) -m pytest -q -p no:cacheprovider
 
 unit: install
@@ -48,6 +56,9 @@ bench-rebuild: install   ## joinedup rebuild from the archive vs COPY, per-stage
 
 bench-reads: install     ## read API p50/p99, 200-entry timeline, filtered and audited, vs the bare query
 	$(PY) -m benchmarks.bench_reads
+
+bench-duty: install browser  ## publish -> team stream / webhook p50/p99 under load; a 1,000-alert board
+	$(PY) -m benchmarks.bench_duty
 
 clean:
 	rm -rf $(VENV) .joinedup .pytest_cache .mypy_cache .ruff_cache

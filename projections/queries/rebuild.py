@@ -63,3 +63,32 @@ LOG_REBUILT = """
 SELECT COALESCE(sum(log_offset), 0) FROM read_model_position
 WHERE topic = $1 AND read_model = ANY($2::text[])
 """
+
+# The duty teams' work on alerts (actions and timers: history rows with the version they
+# were based on) that the live history holds and the shadow's lacks; `{live}` is the live
+# schema, quoted by the caller (identifiers cannot be bound). Oldest first per alert.
+DUTY_WORK_TO_CARRY = """
+SELECT h.alert_event_id::text AS alert_event_id, h.alert_id::text AS alert_id, h.action,
+       h.at, h.actor, h.resolution, h.detail, h.team_id, h.tier, h.assignee, h.until,
+       h.comment, h.version
+FROM {live}.alert_history AS h
+WHERE h.version IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM alert_history AS s WHERE s.alert_event_id = h.alert_event_id)
+ORDER BY h.alert_id, h.version
+"""
+
+# A rebuild routes a raise again with today's routes; the team the live raise went to (the
+# routes of its day) is kept. Unqualified names are the shadow's.
+KEEP_RAISED_TEAMS = """
+WITH kept AS (
+    UPDATE alert_history AS s SET team_id = l.team_id
+    FROM {live}.alert_history AS l
+    WHERE s.alert_event_id = l.alert_event_id AND s.action = 'raised'
+      AND l.team_id IS NOT NULL AND s.team_id IS DISTINCT FROM l.team_id
+    RETURNING s.alert_id, l.team_id
+)
+UPDATE alert AS a SET team_id = kept.team_id FROM kept WHERE a.alert_id = kept.alert_id
+"""
+
+# The switch takes the live alerts from under the duty desk: its actions wait for it.
+HOLD_LIVE_ALERTS = "LOCK TABLE {live}.alert IN EXCLUSIVE MODE"

@@ -26,8 +26,9 @@ def alert_event_from_record(record: dict[str, Any]) -> AlertEvent:
     fields: dict[str, Any] = {name: record.get(name) for name in _FIELDS}
     fields["at"] = _utc(fields["at"], "at")
     fields["window_start"] = _utc(fields["window_start"], "window_start")
-    if fields["due_at"] is not None:
-        fields["due_at"] = _utc(fields["due_at"], "due_at")
+    for name in ("due_at", "until"):
+        if fields[name] is not None:
+            fields[name] = _utc(fields[name], name)
     fields["schema_version"] = int(fields["schema_version"] or 1)
     return AlertEvent(**fields)
 

@@ -17,7 +17,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_ji
 
 from services.alerts.codec import decode_alert_event
 from services.alerts.events import AlertEvent
-from services.alerts.read_model import project_alert_events
+from services.alerts.read_model import LiveDelivery, project_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.dead_letters import DeadLetterTopic, Parked, Rejected
 from services.common.health import Health
@@ -31,8 +31,10 @@ _RETRY = (*DATABASE_UNAVAILABLE, *BROKER_UNAVAILABLE)
 
 class AlertProjector:
     def __init__(self, pool: asyncpg.Pool, dead_letters: DeadLetterTopic, health: Health,
-                 initial: float = 0.5, maximum: float = 30.0) -> None:
+                 initial: float = 0.5, maximum: float = 30.0,
+                 delivery: LiveDelivery | None = None) -> None:
         self._pool = pool
+        self._delivery = delivery
         self._dead_letters = dead_letters
         self._health = health
         self._wait = wait_exponential_jitter(initial=initial, max=maximum)
@@ -54,7 +56,7 @@ class AlertProjector:
 
     async def _write(self, events: Sequence[AlertEvent]) -> None:
         async with self._pool.acquire() as conn:
-            await project_alert_events(conn, events)
+            await project_alert_events(conn, events, self._delivery)
 
     async def _one_by_one(self, events: Sequence[tuple[Message, AlertEvent]]) -> None:
         for message, event in events:

@@ -177,6 +177,23 @@ class Settings(BaseSettings):
     # How long a practitioner's sign-in lasts (a working day by default).
     reads_token_lifetime_seconds: int = Field(default=8 * 3600, gt=0)
 
+    # Duty teams (alert API, live stream, duty board, escalation; services/alerts)
+    duty_host: str = "127.0.0.1"
+    duty_port: int = 8083
+    # Where members reach the board: the links in webhooks and notifications.
+    duty_public_url: str = "http://127.0.0.1:8083"
+    # Minutes an open alert of each severity may go unacknowledged before it escalates to
+    # the next tier (JSON, e.g. {"critical": 15, "high": 30}); absent severities never do.
+    duty_escalate_after_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"critical": 15.0, "high": 30.0})
+    # An acknowledged alert left unresolved this long goes back to open.
+    duty_acknowledgement_timeout_minutes: float = Field(default=240.0, gt=0)
+    # How often the duty service looks for timers due and for new feed entries.
+    duty_timer_interval_seconds: float = Field(default=1.0, gt=0)
+    duty_stream_poll_seconds: float = Field(default=0.1, gt=0)
+    # The board's session cookie: Secure when served over HTTPS (set it true in production).
+    duty_cookie_secure: bool = False
+
     log_level: str = "INFO"
     log_json: bool = True
     # Third-party loggers (aiokafka, faust, mode, asyncpg, uvicorn, httpx...) stay at this
@@ -184,6 +201,14 @@ class Settings(BaseSettings):
     # keys) and Avro values, and request parts. Lower it only to chase a library problem; the
     # redaction filter still scrubs those lines (see services.common.redaction).
     log_library_level: str = "INFO"
+
+    # --- webhooks (services/alerts/webhooks); their links use duty_public_url
+    # One attempt's deadline (connect, send, the answer's status and headers).
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How often the dispatcher looks for new feed entries and deliveries due.
+    webhook_poll_seconds: float = Field(default=0.2, gt=0)
+    # Attempts in flight at once, across every endpoint.
+    webhook_concurrency: int = Field(default=16, gt=0)
 
     @field_validator("db_schema")
     @classmethod

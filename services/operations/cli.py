@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 # where XDG_RUNTIME_DIR is unset (containers, CI); joinedup does not use that directory.
 warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 
+from services.alerts.cli import register_commands as register_duty_commands  # noqa: E402
+from services.alerts.webhooks.cli import register_commands as register_webhook_commands  # noqa: E402
 from services.common.logging import configure_logging, logging_config  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.identity.cli import register_commands as register_person_commands  # noqa: E402
@@ -43,7 +45,8 @@ def cmd_up(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from services.operations.demo import run_demo
 
-    return run_demo(Settings(), people=args.people, months=args.months, seed=args.seed)
+    return run_demo(Settings(), people=args.people, months=args.months, seed=args.seed,
+                    once=args.once)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -204,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--people", type=int, default=300)
         p.add_argument("--months", type=int, default=6)
         p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--once", action="store_true",
+                       help="print the results and stop (default: keep the stack and the duty "
+                            "board running, with new alerts arriving, until Ctrl-C)")
     add("worker", cmd_worker, "run the stream processor (a Faust worker)")
     add("api", cmd_api, "run the HTTP ingest gateway")
     add("read-api", cmd_read_api, "run the read API (a person's records, filtered and audited)")
@@ -240,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_ingest_commands(sub, _settings)
     register_person_commands(sub, _settings)
     register_read_commands(sub, _settings)
+    register_webhook_commands(sub, _settings)
+    register_duty_commands(sub, _settings)
     return parser
 
 

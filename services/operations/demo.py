@@ -1,8 +1,11 @@
 """`joinedup demo` (`make demo`): the whole job on the embedded stack, start to finish.
 
-Starts PostgreSQL and Tansu (unless configured), the real processor worker, streams a
-simulated population through the agency topic, waits until every event is applied or
-parked, then prints what the duty teams and practitioners would see.
+Starts PostgreSQL and Tansu (unless configured), the real processor worker and the duty
+service, sets up duty teams for the simulated areas, streams a simulated population through
+the agency topic, waits until every event is applied or parked, then prints what the duty
+teams and practitioners would see. Then (unless ``--once``) it keeps running: the duty
+board's address and a member's sign-in are printed, and a new alert arrives every 20 s
+until Ctrl-C.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from rich.progress import Progress
 from services.common.db import create_pool
 from services.common.settings import Settings
 from services.operations import simulate, views
+from services.operations.demo_duty import keep_running, set_up_duty_teams
 from services.operations.stack import prepare, services_running
 from services.reads import accounts
 from services.reads.domain.audit import Caller
@@ -36,7 +40,8 @@ _SETTLED = "SELECT (SELECT count(*) FROM event_archive) + (SELECT count(*) FROM 
 _ALERTS_SETTLED = "SELECT count(*) FROM alert_outbox"
 
 
-def run_demo(settings: Settings, people: int, months: int, seed: int) -> int:
+def run_demo(settings: Settings, people: int, months: int, seed: int, once: bool = False
+             ) -> int:
     console = Console(width=None if sys.stdout.isatty() else 150)
     data_dir = settings.data_dir / "demo"
     shutil.rmtree(data_dir, ignore_errors=True)
@@ -48,6 +53,7 @@ def run_demo(settings: Settings, people: int, months: int, seed: int) -> int:
             console.print(f"[green]started[/green] {line}")
         settings = prepare(settings, stack)
         asyncio.run(simulate.register_simulated_agencies(settings))
+        member = asyncio.run(set_up_duty_teams(settings))
         events = simulate.generate(seed, people, months, datetime(2026, 1, 5, tzinfo=UTC))
         agencies = len({e.source.agency for e in events})
         console.print(f"simulated {len(events)} events for {people} people from "
@@ -57,13 +63,15 @@ def run_demo(settings: Settings, people: int, months: int, seed: int) -> int:
         # the deadline timer would raise, on today's clock, alerts that events still on their
         # way would have met, and resolve them as "reported late".)
         asyncio.run(simulate.publish_events(settings, events))
-        with services_running(stack, ["worker"], JOINEDUP_LOG_LEVEL="WARNING",
+        with services_running(stack, ["worker", "duty serve"], JOINEDUP_LOG_LEVEL="WARNING",
                               JOINEDUP_DATA_DIR=str(data_dir)):
             started = time.monotonic()
             asyncio.run(_wait_until_applied(settings, len(events), console))
             time.sleep(3.0)  # the deadline timer and the alert projector run every second
             console.print(f"processed in {time.monotonic() - started:.1f}s")
             asyncio.run(_report(settings, console))
+            if not once:
+                keep_running(settings, console, member)
     return 0
 
 

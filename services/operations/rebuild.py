@@ -9,7 +9,8 @@ from the live schema and every write lands in the shadow. The rebuild is the cat
 transaction with its position, so a rebuild that is killed resumes where it stopped. The
 alert outbox it fills is the shadow's own and nothing publishes it: a rebuild raises no
 side effects. With the rules, a final deadline sweep fires what the live timer would have
-fired by now.
+fired by now, and the duty teams' work on alerts (not in the archive) is carried over from
+the live alert history (``services/alerts/carry_over.py``).
 
 With ``workers`` > 1 the partitions are shared out over that many processes (disjoint sets,
 p % n); the process that started them then finishes what is left and turns the read models
@@ -41,6 +42,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeRemaining
 
 from projections.queries import read_models as positions_sql
 from projections.queries import rebuild as sql
+from services.alerts.carry_over import carry_over_duty_work
 from services.common.db import create_pool
 from services.common.settings import Settings
 from services.identity.key_ring import KeyRing
@@ -153,6 +155,8 @@ class Rebuild:
             applied = finished - done
             if "rules" in self.registry.names:
                 await self._sweep_deadlines(pool)
+                async with pool.acquire() as conn:
+                    await carry_over_duty_work(conn, quoted(self.settings.db_schema))
         finally:
             await pool.close()
         return applied
@@ -286,6 +290,9 @@ class Rebuild:
                                  source=source, opener=self.opener)
                 self.stage.drop_cached()
                 await runner.finish_within(conn, names)
+                if "rules" in names:  # the duty teams' work up to now, and none meanwhile
+                    await conn.execute(sql.HOLD_LIVE_ALERTS.format(live=quoted(live)))
+                    await carry_over_duty_work(conn, quoted(live))
                 for name in names:
                     if await conn.fetchval(positions_sql.IN_STEP_EVERYWHERE, name,
                                            self.settings.processor_group,

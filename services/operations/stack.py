@@ -1,5 +1,5 @@
-"""`joinedup up`: the local stack with the processor, the gateway and the read API, until
-Ctrl-C."""
+"""`joinedup up`: the local stack with the processor, the gateway, the read API and the
+duty service (alert API, team streams, duty board), until Ctrl-C."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def child_env(addresses: StackAddresses, **extra: str) -> dict[str, str]:
 
 def command_child(addresses: StackAddresses, command: str, **env: str
                   ) -> tuple[Child, ProcessChild]:
-    process = ProcessChild([sys.executable, "-m", "services.operations.cli", command],
+    process = ProcessChild([sys.executable, "-m", "services.operations.cli", *command.split()],
                            child_env(addresses, **env))
     return Child(f"joinedup {command}", process.start, process.alive, process.exit_code), process
 
@@ -63,8 +63,9 @@ def server_children(settings: Settings, addresses: StackAddresses) -> list[Child
 def services_running(addresses: StackAddresses, commands: list[str], **env: str) -> Iterator[
         list[subprocess.Popen[bytes]]]:
     """Run `joinedup <command>` children; stop them (SIGTERM, then SIGKILL) on exit."""
-    children = [subprocess.Popen([sys.executable, "-m", "services.operations.cli", command],
-                                 env=child_env(addresses, **env)) for command in commands]
+    children = [subprocess.Popen([sys.executable, "-m", "services.operations.cli",
+                                  *command.split()], env=child_env(addresses, **env))
+                for command in commands]
     try:
         yield children
     finally:
@@ -103,6 +104,7 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
         if with_api:
             commands.append(command_child(stack, "api"))
             commands.append(command_child(stack, "read-api"))
+            commands.append(command_child(stack, "duty serve"))
         supervisor = Supervisor(server_children(settings, stack) + [c for c, _ in commands],
                                 console)
         for child, _ in commands:
@@ -111,6 +113,8 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
         if with_api:
             console.print(f"ingest gateway: http://{settings.api_host}:{settings.api_port}/docs")
             console.print(f"read API: http://{settings.reads_host}:{settings.reads_port}/docs")
+            console.print(f"duty board: http://{settings.duty_host}:{settings.duty_port}/ "
+                          f"(alert API: /docs)")
         console.print("processor worker running. Ctrl-C stops everything.")
         signal.signal(signal.SIGTERM, _interrupt)
         status = 0

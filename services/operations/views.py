@@ -25,11 +25,11 @@ async def people_with_alerts(conn: asyncpg.Connection, limit: int) -> list[str]:
 
 async def show_alert_summary(conn: asyncpg.Connection, console: Console) -> None:
     """Counts only: no person's records."""
-    table = Table(title="Open alerts by duty team and severity")
-    for column in ("duty team", "severity", "open alerts"):
+    table = Table(title="Alerts being worked, by duty team and severity")
+    for column in ("duty team", "severity", "alerts"):
         table.add_column(column)
     for row in await conn.fetch(alerts_sql.OPEN_ALERTS_BY_TEAM):
-        table.add_row(row["duty_team"], row["severity"], str(row["alerts"]))
+        table.add_row(row["team"], row["severity"], str(row["alerts"]))
     console.print(table)
     rules = await conn.fetch(alerts_sql.ALERTS_BY_RULE)
     console.print("Alerts raised by rule: " + ", ".join(

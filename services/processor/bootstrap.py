@@ -15,6 +15,7 @@ from prometheus_client import CollectorRegistry
 from services.admission.bootstrap import build_admission
 from services.alerts.outbox import AlertPublisher
 from services.alerts.projector import AlertProjector
+from services.alerts.read_model import LiveDelivery
 from services.common.backoff import Backoff
 from services.common.db import create_pool, wait_and_migrate
 from services.common.dead_letters import DeadLetterTopic
@@ -129,7 +130,7 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     guard = TopicGuard(producer)  # nothing written to a topic the broker does not list
     dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter, guard)
     alerts = AlertPublisher(pool, producer, settings.topics.alerts, guard)
-    stage = RuleStage(pack)
+    stage = RuleStage(pack, delivery=LiveDelivery.from_settings(settings))
     kept = (models or read_models)(stage if rules else None)
     try:  # a read model new to this database is registered before the first batch
         await read_model_positions.register(pool, kept.names)
@@ -152,6 +153,6 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
                               grace=timedelta(seconds=settings.deadline_grace_seconds),
                               health=health)
     projector = AlertProjector(pool, dead_letters, health, settings.retry_initial_seconds,
-                               settings.retry_max_seconds)
+                               settings.retry_max_seconds, stage.delivery)
     return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,
                      intake, admission, projector, health, catching_up)

@@ -20,7 +20,7 @@ from projections.queries import alerts as alerts_sql
 from projections.queries import read_models as positions_sql
 from projections.queries import rules as rules_sql
 from services.alerts.events import AlertEvent
-from services.alerts.read_model import record_alert_events
+from services.alerts.read_model import LiveDelivery, record_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
@@ -61,8 +61,11 @@ class RuleStage:
     cached state is never stale. Reading it back costs ~60 µs an event otherwise (jsonb).
     """
 
-    def __init__(self, pack: RulePack, cache_size: int = 200_000) -> None:
+    def __init__(self, pack: RulePack, cache_size: int = 200_000,
+                 delivery: LiveDelivery | None = None) -> None:
         self.pack = pack
+        #: live processing only: alerts reach their teams and escalate (never in a rebuild)
+        self.delivery = delivery
         self.lock = asyncio.Lock()
         self._cache: dict[str, PersonRuleState] = {}
         self._pending: dict[str, PersonRuleState] = {}
@@ -126,7 +129,7 @@ class RuleStage:
         await rules_store.save_lead_teams(conn, [
             s for p, s in final.items()
             if (s.lead_team, s.lead_team_since) != self._lead_teams.get(p, (None, None))])
-        await record_alert_events(conn, alerts)
+        await record_alert_events(conn, alerts, self.delivery)
         self._pending.update(final)  # a regroup in the same transaction saves again
         return alerts
 
@@ -167,7 +170,7 @@ class RuleStage:
             again += [saved] if saved is not None else []
             events += corrections
         await rules_store.save_expectations(conn, again, {person: partition})
-        await record_alert_events(conn, events)
+        await record_alert_events(conn, events, self.delivery)
         self.drop_cached([person])
         return events
 
@@ -239,7 +242,8 @@ class DeadlineWatch:
                         partition_of = {e.person_key: p for e, p in due}
                         await rules_store.save_expectations(conn, [e for e, _ in fired],
                                                             partition_of)
-                        await record_alert_events(conn, [a for _, a in fired])
+                        await record_alert_events(conn, [a for _, a in fired],
+                                                  self._stage.delivery)
                 finally:  # committed or not (a lost COMMIT acknowledgement), reload them
                     self._stage.drop_cached(partition_of)
             if fired:

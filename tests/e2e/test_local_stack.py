@@ -1,7 +1,8 @@
 """`joinedup up` end to end, as a newcomer runs it: embedded PostgreSQL and broker, the worker,
-the gateway and the read API. A worker killed with SIGKILL is started again by the stack (it used to stop
-everything), and so is a broker that dies (its topics are created again at once); events
-posted through the gateway before, between and after are all applied, once."""
+the gateway, the read API and the duty service. A worker killed with SIGKILL is started
+again by the stack (it used to stop everything), and so is a broker that dies (its topics
+are created again at once); events posted through the gateway before, between and after
+are all applied, once."""
 
 from __future__ import annotations
 
@@ -60,12 +61,13 @@ async def _until(predicate, timeout: float = 90.0):  # type: ignore[no-untyped-d
 
 
 async def test_joinedup_up_restarts_a_killed_worker_and_broker(tmp_path: Path) -> None:
-    api_port, health_port, reads_port = free_port(), free_port(), free_port()
+    api_port, health_port, reads_port, duty_port = (free_port(), free_port(), free_port(),
+                                                    free_port())
     env = {k: v for k, v in os.environ.items()
            if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
     env.update({"JOINEDUP_DATA_DIR": str(tmp_path / "data"), "JOINEDUP_API_PORT": str(api_port),
                 "JOINEDUP_WORKER_HEALTH_PORT": str(health_port), "JOINEDUP_LOG_LEVEL": "WARNING",
-                "JOINEDUP_READS_PORT": str(reads_port),
+                "JOINEDUP_READS_PORT": str(reads_port), "JOINEDUP_DUTY_PORT": str(duty_port),
                 "JOINEDUP_RETRY_MAX_SECONDS": "2"})
     log = (tmp_path / "up.log").open("wb")
     up = _start(["up"], env, log)
@@ -82,14 +84,14 @@ async def test_joinedup_up_restarts_a_killed_worker_and_broker(tmp_path: Path) -
                 return False
         await _until(gateway_ready, 120)
 
-        async def read_api_ready() -> bool:
+        async def read_api_and_duty_service_ready() -> bool:
             try:
                 async with httpx.AsyncClient(timeout=2) as http:
-                    return (await http.get(f"http://127.0.0.1:{reads_port}/readyz")
-                            ).status_code == 200
+                    return all([(await http.get(f"http://127.0.0.1:{port}/readyz")
+                                 ).status_code == 200 for port in (reads_port, duty_port)])
             except httpx.TransportError:
                 return False
-        await _until(read_api_ready, 60)
+        await _until(read_api_and_duty_service_ready, 60)
         database_url = dict(line.split("=", 1) for line in
                             stack_env.read_text().splitlines())["DATABASE_URL"]
         agency = SOURCES["PRISON"].agency

@@ -3,6 +3,7 @@ a batch's events came in."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -53,9 +54,11 @@ def test_a_resolution_closes_it_and_one_without_an_alert_writes_nothing() -> Non
     assert apply_alert_event(None, event("resolved", at=later)) == (None, [])
 
 
-def test_an_action_without_a_handler_yet_joins_only_the_history() -> None:
+def test_every_event_folded_is_a_version_and_a_comment_changes_only_that() -> None:
     alert, _ = apply_alert_event(None, event("raised"))
-    assert apply_alert_event(alert, event("acknowledged", actor="duty-1")) == (alert, [])
+    assert alert is not None and alert.version == 1
+    commented, rows = apply_alert_event(alert, event("commented", actor="duty-1"))
+    assert commented == dataclasses.replace(alert, version=2) and rows == [commented]
 
 
 evidence_times = st.lists(st.integers(min_value=0, max_value=10_000), min_size=0,

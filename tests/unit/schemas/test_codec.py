@@ -197,7 +197,7 @@ def test_a_version_1_alert_event_stays_readable() -> None:
     from services.alerts.codec import decode_alert_event
 
     alert = decode_alert_event((FIXTURES / "alert_event.v1.resolved.bin").read_bytes())
-    assert alert.schema_version == 1 and alert_codec().current.version == 3
+    assert alert.schema_version == 1 and alert_codec().current.version == 4
     assert (alert.action, alert.resolving_event_id, alert.actor) == (
         "resolved", "evt-2", "rules-engine")
     assert (alert.evidence_event_id, alert.evidence_agency, alert.detail) == (None, None, None)
@@ -215,4 +215,18 @@ def test_a_version_2_alert_event_stays_readable() -> None:
         "evidence", "forward-leeds", "referral.declined")
     reopened = decode_alert_event(encode_alert_event(dataclasses.replace(
         alert, action="reopened", alert_event_id="8d0f7780-8536-41ef-855c-f18ac2e01bf8")))
-    assert (reopened.action, reopened.schema_version) == ("reopened", 3)
+    assert (reopened.action, reopened.schema_version) == ("reopened", 4)
+
+
+def test_a_version_3_alert_event_stays_readable() -> None:
+    """Written before v4 added a duty team's work (team, tier, assignee, snooze, comment)."""
+    from services.alerts.codec import decode_alert_event, encode_alert_event
+
+    moved = decode_alert_event((FIXTURES / "alert_event.v3.moved.bin").read_bytes())
+    assert (moved.schema_version, moved.action) == (3, "moved")
+    assert (moved.team_id, moved.tier, moved.assignee, moved.until, moved.version) == (
+        None, None, None, None, None)
+    snoozed = decode_alert_event(encode_alert_event(dataclasses.replace(
+        moved, action="snoozed", until=moved.at, version=3, team_id="leeds-housing/options")))
+    assert (snoozed.action, snoozed.until, snoozed.version, snoozed.schema_version) == (
+        "snoozed", moved.at, 3, 4)

@@ -281,7 +281,8 @@ class _Run:
             severity=rule.severity, title=rule.title,
             explanation=explanation(rule, trigger, due if has_deadline else None, context),
             expected=rule.expected, source_reference=rule.source, has_deadline=has_deadline,
-            known_at=seen.recorded_at, raised_at=raised_at)
+            known_at=seen.recorded_at, raised_at=raised_at,
+            area=str(seen.facts.get("source.area") or "") or None)
 
     def raise_now(self, rule: Rule, seen: Seen, window_start: datetime | None = None,
                   context: str = "", known_at: datetime | None = None,

@@ -57,6 +57,8 @@ class Expectation:
     #: the events an alert stands on, as '<agency>/<event id>' (a pair alert: every decline
     #: that paired up); a later event already here adds nothing
     evidence: tuple[str, ...] = ()
+    #: where the trigger happened (its source's area, an ONS code): a panel's area
+    area: str | None = None
 
     @property
     def alert_at(self) -> datetime:

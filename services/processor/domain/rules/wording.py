@@ -93,7 +93,7 @@ def raised(expectation: Expectation, at: datetime) -> AlertEvent:
         duty_team=e.duty_team, title=e.title, explanation=e.explanation,
         source_reference=e.source_reference, trigger_event_id=e.trigger_event_id,
         expected=e.expected, window_start=e.window_start,
-        due_at=e.due_at if e.has_deadline else None)
+        due_at=e.due_at if e.has_deadline else None, area=e.area)
 
 
 def resolved(expectation: Expectation, at: datetime, resolution: str,
