@@ -14,7 +14,7 @@ from rich.table import Table
 
 from projections.queries import duty as sql
 from services.alerts import teams
-from services.common.db import create_pool
+from services.common.commands import Work, run_on_database
 from services.common.settings import Settings
 
 SettingsFactory = Callable[[], Settings]
@@ -64,19 +64,8 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     duty.set_defaults(handler=handle)
 
 
-def _run(name: str, work: Callable[[asyncpg.Pool], Awaitable[int]], settings: Settings
-         ) -> int:
-    async def go() -> int:
-        pool = await create_pool(settings, max_size=2)
-        try:
-            return await work(pool)
-        finally:
-            await pool.close()
-    try:
-        return asyncio.run(go())
-    except teams.SetUpError as exc:
-        sys.stderr.write(f"joinedup {name}: {exc}\n")
-        return 2
+def _run(name: str, work: Work, settings: Settings) -> int:
+    return run_on_database(name, work, settings, (teams.SetUpError,))
 
 
 async def _route(pool: asyncpg.Pool, args: argparse.Namespace) -> int:

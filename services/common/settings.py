@@ -131,6 +131,11 @@ class Settings(BaseSettings):
     # Processor
     batch_max_events: int = 5_000
     batch_wait_ms: int = 50
+    # How long the broker may hold a fetch that finds nothing new. The local broker (Tansu)
+    # holds it that long even when records arrive meanwhile (it does not wake a waiting
+    # fetch), so with aiokafka's 500 ms each hop of a quiet stream added up to half a second
+    # (admission, then the processor: the duty teams' alert latency doubled it).
+    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)
     rule_pack: Path | None = None   # defaults to the packaged services/processor/rules/pack.toml
     clock: Literal["wall", "stream"] = "wall"
     deadline_grace_seconds: float = 0.0

@@ -168,6 +168,7 @@ class TrackedConsumer:
             heartbeat_interval_ms=self._settings.kafka_heartbeat_interval_ms,
             metadata_max_age_ms=self._settings.kafka_metadata_max_age_ms,
             max_poll_records=self._max_records,
+            fetch_max_wait_ms=self._settings.kafka_fetch_max_wait_ms,
             fetch_max_bytes=32 * 1024 * 1024, max_partition_fetch_bytes=8 * 1024 * 1024)
         if self._pattern is not None:
             consumer.subscribe(pattern=self._pattern, listener=_Listener(self))

@@ -72,13 +72,16 @@ def services_running(addresses: StackAddresses, commands: list[str], **env: str)
         stop_processes(children)
 
 
-def stop_processes(children: list[subprocess.Popen[bytes]]) -> None:
+def stop_processes(children: list[subprocess.Popen[bytes]], grace: float = 20.0) -> None:
+    """SIGTERM to every child at once; whoever has not stopped ``grace`` seconds later (one
+    deadline for all, however many children) is killed."""
     for child in children:
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
     for child in children:
         try:
-            child.wait(20)
+            child.wait(max(0.1, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()

@@ -9,12 +9,11 @@ agency's own view) and the purpose.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import getpass
 import json
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from rich.table import Table
 
 from projections.queries import ingest as ingest_sql
 from projections.queries import reads as q
-from services.common.db import create_pool
+from services.common.commands import Work, run_on_database
 from services.common.events import SENSITIVITIES
 from services.common.settings import Settings
 from services.identity.operator import OperatorError, parse_identifier, parse_person_id
@@ -50,20 +49,10 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     _subject_access(sub, settings)
 
 
-def _run(name: str, work: Callable[[asyncpg.Pool], Awaitable[int]], settings: Settings
-         ) -> int:
-    """Run against the database; a refusal is one clear line and exit 2."""
-    async def go() -> int:
-        pool = await create_pool(settings, max_size=2)
-        try:
-            return await work(pool)
-        finally:
-            await pool.close()
+def _run(name: str, work: Work, settings: Settings) -> int:
+    """Run against the database; a refusal is one clear line and exit 2 (1: not found)."""
     try:
-        return asyncio.run(go())
-    except (AccountError, OperatorError, ValueError) as exc:
-        sys.stderr.write(f"joinedup {name}: {exc}\n")
-        return 2
+        return run_on_database(name, work, settings, (AccountError, OperatorError, ValueError))
     except ReadRefused as exc:
         sys.stderr.write(f"joinedup {name}: {exc.message}\n")
         return 1 if exc.kind == "not_found" else 2

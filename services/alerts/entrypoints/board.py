@@ -47,7 +47,7 @@ from services.reads.service import PersonReads
 log = structlog.get_logger("joinedup.board")
 
 WORKING: Final = ("open", "acknowledged", "snoozed")
-BOARD_LIMIT: Final = 200
+BOARD_LIMIT: Final = 1000  # a team's whole working set, in practice
 #: why the board reads a person's records (services/reads/domain/audit.py PURPOSES)
 ALERT_PURPOSE: Final = "duty_alert"
 PERSON_PURPOSE: Final = "care_coordination"

@@ -18,20 +18,16 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic.json_schema import models_json_schema
 from sse_starlette.sse import EventSourceResponse, ServerSentEvent
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from services.alerts import actions
 from services.alerts.bootstrap import DutySide, duty_side_running
 from services.alerts.desk import DeskRefused, Filters, Listed, Member
 from services.alerts.entrypoints import schemas as s
 from services.alerts.stream import FeedEntry, Position
-from services.common.db import DATABASE_UNAVAILABLE
+from services.common.http_api import add_health, add_problem_handlers, with_problem_models
 from services.common.settings import Settings
 from services.common.validation import Problem
 from services.ingest.entrypoints import schemas as problems
@@ -39,7 +35,6 @@ from services.ingest.entrypoints.errors import RedactedErrors
 from services.ingest.entrypoints.publishing import problem_response
 from services.reads import accounts
 from services.reads.entrypoints import schemas as read_schemas
-from services.reads.entrypoints.http import _path
 
 SESSION_COOKIE = "joinedup_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -105,10 +100,10 @@ def create_app(settings: Settings, *, migrate: bool = True, timers: bool = True,
     from services.alerts.entrypoints.pages import install_board
     app.include_router(board_routes())
     install_board(app)
-    _add_operations(app)
+    add_health(app, lambda request: side_of(request).pool)
     _add_error_handlers(app)
     app.add_middleware(RedactedErrors)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    with_problem_models(app, s.StreamEntry)
     return app
 
 
@@ -177,9 +172,10 @@ def _alert_routes() -> APIRouter:
             who: Who, request: Request,
             team: Annotated[list[str] | None, _list_param("team ids (default: all yours)")
                             ] = None,
-            status: Annotated[list[str] | None, _list_param(
+            status: Annotated[list[s.Status] | None, _list_param(
                 "open, acknowledged, snoozed, resolved (default: all but resolved)")] = None,
-            severity: Annotated[list[str] | None, _list_param("critical, high, ...")] = None,
+            severity: Annotated[list[s.Severity] | None, _list_param(
+                "critical, high, medium, low")] = None,
             rule: Annotated[list[str] | None, _list_param("rule ids")] = None,
             person: Annotated[str | None, Query(max_length=64, description=(
                 "an opaque person id (never an identifier: those go in a body)"))] = None,
@@ -301,38 +297,6 @@ async def _entry(side: DutySide, who: Member, entry: FeedEntry) -> dict[str, Any
                          alert=None).model_dump(mode="json") | {"alert": alert}
 
 
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        document = get_openapi(title=app.title, version=app.version,
-                               description=app.description, routes=app.routes,
-                               tags=app.openapi_tags)
-        _, top = models_json_schema([(problems.ProblemDetails, "validation"),
-                                     (s.StreamEntry, "serialization")],
-                                    ref_template="#/components/schemas/{model}")
-        document.setdefault("components", {}).setdefault("schemas", {}).update(top["$defs"])
-        app.openapi_schema = document
-    return app.openapi_schema
-
-
-def _add_operations(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], operation_id="healthz",
-             response_model=dict[str, str])
-    async def healthz() -> dict[str, str]:
-        """The process is up (liveness)."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"], operation_id="readyz",
-             response_model=dict[str, str])
-    async def readyz(request: Request) -> Response:
-        """PostgreSQL answers (readiness)."""
-        try:
-            await side_of(request).pool.fetchval("SELECT 1", timeout=2.0)
-        except DATABASE_UNAVAILABLE:
-            return JSONResponse({"status": "unavailable", "database": "unavailable"},
-                                status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
-
-
 def refusal_response(exc: DeskRefused) -> Response:
     response = problem_response(_STATUS[exc.kind], [Problem("request", exc.reason, exc.kind)])
     if exc.kind == "conflict" and exc.alert is not None:
@@ -352,27 +316,6 @@ def _add_error_handlers(app: FastAPI) -> None:
                                               "unauthenticated")], "Unauthorized",
                                 {"WWW-Authenticate": "Bearer"})
 
-    async def invalid(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)  # never echo the input
-        return problem_response(422, [Problem(_path(e.get("loc", ())),
-                                              str(e.get("msg", "invalid")),
-                                              str(e.get("type", "invalid")))
-                                      for e in exc.errors()], "Malformed request")
-
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        return problem_response(503, [Problem(
-            "request", f"a dependency is unavailable ({type(exc).__name__}); retry",
-            "unavailable")])
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        return problem_response(exc.status_code, [Problem("request", str(exc.detail),
-                                                          "refused")],
-                                headers=dict(exc.headers or {}))
-
+    add_problem_handlers(app)
     app.add_exception_handler(DeskRefused, refused)
     app.add_exception_handler(Unauthenticated, unauthenticated)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, invalid)
-    for error in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(error, unavailable)

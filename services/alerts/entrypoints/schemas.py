@@ -15,6 +15,10 @@ Version = Annotated[int, Field(ge=1, description="the alert version this action 
                                                  "(compare-and-set: 409 if it moved on)")]
 
 
+Status = Literal["open", "acknowledged", "snoozed", "resolved"]
+Severity = Literal["critical", "high", "medium", "low"]
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -59,7 +63,7 @@ class ResolveIn(_Strict):
 class AlertOut(BaseModel):
     alert_id: str
     version: int
-    status: Literal["open", "acknowledged", "snoozed", "resolved"]
+    status: Status
     severity: str
     rule_id: str
     rule_version: str

@@ -5,7 +5,6 @@ duty service."""
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -17,7 +16,7 @@ from rich.table import Table
 from projections.queries import webhooks as q
 from services.alerts.webhooks import endpoints
 from services.alerts.webhooks.endpoints import DEFAULT_ACTIONS, FEED_ACTIONS, WebhookError
-from services.common.db import create_pool
+from services.common.commands import Work, run_on_database
 from services.common.settings import Settings
 
 SettingsFactory = Callable[[], Settings]
@@ -67,19 +66,8 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     webhook.set_defaults(handler=handle)
 
 
-def _run(name: str, work: Callable[[asyncpg.Pool], Awaitable[int]], settings: Settings) -> int:
-    """Run against the database; a refusal is one clear line and exit 2."""
-    async def go() -> int:
-        pool = await create_pool(settings, max_size=2)
-        try:
-            return await work(pool)
-        finally:
-            await pool.close()
-    try:
-        return asyncio.run(go())
-    except WebhookError as exc:
-        sys.stderr.write(f"joinedup {name}: {exc}\n")
-        return 2
+def _run(name: str, work: Work, settings: Settings) -> int:
+    return run_on_database(name, work, settings, (WebhookError,))
 
 
 def _say(text: str) -> None:

@@ -8,23 +8,17 @@ read and action is audited, with the purpose the caller gives.
 
 from __future__ import annotations
 
-import asyncio
-import re
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic.json_schema import models_json_schema
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from services.common.db import DATABASE_UNAVAILABLE
+from services.common.http_api import add_health, add_problem_handlers, with_problem_models
 from services.common.settings import Settings
 from services.common.validation import Problem
 from services.ingest.entrypoints import schemas as problems
@@ -96,32 +90,11 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     app.include_router(_sign_in_routes())
     app.include_router(_people_routes())
     app.include_router(_governance_routes())
-    _add_operations(app)
+    add_health(app, lambda request: _side(request).pool)
     _add_error_handlers(app)
     app.add_middleware(RedactedErrors)
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    with_problem_models(app)
     return app
-
-
-_FIELD_NAME = re.compile(r"^[a-z_]{1,40}$|^[0-9]{1,4}$")
-
-
-def _path(loc: Sequence[object]) -> str:
-    """Where a problem is, by field names and positions only: an unknown key the caller
-    sent (``extra_forbidden``) is shown as ``*``, since a key can be an identifier too."""
-    return ".".join(str(p) if _FIELD_NAME.match(str(p)) else "*" for p in loc)
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    if app.openapi_schema is None:
-        document = get_openapi(title=app.title, version=app.version,
-                               description=app.description, routes=app.routes,
-                               tags=app.openapi_tags)
-        _, top = models_json_schema([(problems.ProblemDetails, "validation")],
-                                    ref_template="#/components/schemas/{model}")
-        document.setdefault("components", {}).setdefault("schemas", {}).update(top["$defs"])
-        app.openapi_schema = document
-    return app.openapi_schema
 
 
 def _side(request: Request) -> ReadSide:
@@ -334,25 +307,6 @@ def _governance_routes() -> APIRouter:
     return router
 
 
-def _add_operations(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["operations"], operation_id="healthz",
-             response_model=dict[str, str])
-    async def healthz() -> dict[str, str]:
-        """The process is up (liveness)."""
-        return {"status": "ok"}
-
-    @app.get("/readyz", tags=["operations"], operation_id="readyz",
-             response_model=dict[str, str])
-    async def readyz(request: Request) -> Response:
-        """PostgreSQL answers (readiness)."""
-        try:
-            await asyncio.wait_for(_side(request).pool.fetchval("SELECT 1"), timeout=2.0)
-        except DATABASE_UNAVAILABLE:
-            return JSONResponse({"status": "unavailable", "database": "unavailable"},
-                                status_code=503)
-        return JSONResponse({"status": "ok", "database": "ok"})
-
-
 def _add_error_handlers(app: FastAPI) -> None:
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ReadRefused)
@@ -363,30 +317,7 @@ def _add_error_handlers(app: FastAPI) -> None:
         return problem_response(_STATUS[exc.kind], [Problem("request", exc.message,
                                                             exc.kind)])
 
-    async def invalid(request: Request, exc: Exception) -> Response:
-        # FastAPI's own answer repeats the input, which can be an identifier.
-        assert isinstance(exc, RequestValidationError)
-        problems = [Problem(_path(e.get("loc", ())), str(e.get("msg", "invalid")),
-                            str(e.get("type", "invalid")))
-                    for e in exc.errors()]
-        return problem_response(422, problems, "Malformed request")
-
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        return problem_response(503, [Problem(
-            "request", f"a dependency is unavailable ({type(exc).__name__}); retry",
-            "unavailable")])
-
-    async def http_error(request: Request, exc: Exception) -> Response:
-        # Starlette's own (an unreadable body, an unknown path) as problem details too.
-        assert isinstance(exc, StarletteHTTPException)
-        return problem_response(exc.status_code, [Problem("request", str(exc.detail),
-                                                          "refused")],
-                                headers=dict(exc.headers or {}))
-
+    add_problem_handlers(app)
     app.add_exception_handler(ReadRefused, refused)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, invalid)
-    for error in DATABASE_UNAVAILABLE:
-        app.add_exception_handler(error, unavailable)
 
 

@@ -52,7 +52,7 @@ STAFF = {"housing.officer": OPTIONS, "housing.colleague": OPTIONS,
          "bradford.officer": BRADFORD_OPTIONS}
 
 
-class TestClock:
+class HandClock:
     """The duty timers' wall clock, moved by the test (read from the server's thread)."""
 
     def __init__(self) -> None:
@@ -70,7 +70,7 @@ class DutyWorld:
     settings: Settings
     pool: asyncpg.Pool
     url: str
-    clock: TestClock
+    clock: HandClock
     desk: DutyDesk                                   # on the test's loop, same clock
     tokens: dict[str, str] = field(default_factory=dict)
     _numbers: itertools.count[int] = field(default_factory=itertools.count)
@@ -136,7 +136,7 @@ async def duty(servers: Servers) -> AsyncIterator[DutyWorld]:
     await set_up_teams(settings, pool)
     processor = await build_processor(settings, migrate=False)
     running = asyncio.create_task(processor.run())
-    clock = TestClock()
+    clock = HandClock()
     port = free_port()
     desk = DutyDesk(pool, KeyRing(settings.key_encryption_key()),
                     LiveDelivery.from_settings(settings, clock), None, clock)

@@ -29,8 +29,9 @@ ALERTS: list[str] = []
 def flatmap_case(context: schemathesis.HookContext, case: schemathesis.Case
                  ) -> st.SearchStrategy[schemathesis.Case]:
     params = case.path_parameters or {}
-    if not ALERTS or not ({"alert_id", "team_id"} & set(params)):
-        return st.just(case)
+    negative = case.meta is not None and case.meta.generation.mode.is_negative
+    if negative or not ALERTS or not ({"alert_id", "team_id"} & set(params)):
+        return st.just(case)  # a malformed case stays malformed: it must be refused
 
     def real(n: int) -> schemathesis.Case:
         if n < len(ALERTS):

@@ -14,7 +14,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import asyncpg
 import httpx
@@ -27,6 +27,7 @@ from services.alerts.webhooks.dispatcher import WebhookDispatcher
 from services.alerts.webhooks.payload import SIGNAL_FIELDS
 from services.common.settings import Settings
 from services.stack.ports import free_port
+from tests.integration.alerts.conftest import HandClock
 from tests.integration.alerts.receiver import Hook, Received, Receiver
 
 pytestmark = pytest.mark.integration
@@ -38,22 +39,11 @@ PERSON = "3f2b8a64-0c1d-4e5f-9a7b-6c5d4e3f2a10"
 
 # --- the world: a team, its alerts and feed, a dispatcher on a test clock --------------------
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
-
-
 @dataclass
 class World:
     settings: Settings
     pool: asyncpg.Pool
-    clock: FakeClock
+    clock: HandClock
     client: httpx.AsyncClient
     handed_over: list[tuple[str, str]] = field(default_factory=list)
 
@@ -117,7 +107,7 @@ async def world(pool: asyncpg.Pool, migrated: Settings) -> AsyncIterator[World]:
     settings = migrated.model_copy(update={"duty_public_url": "https://duty.example.org",
                                            "webhook_timeout_seconds": 5.0})
     async with httpx.AsyncClient() as client:
-        yield World(settings, pool, FakeClock(), client)
+        yield World(settings, pool, HandClock(), client)
 
 
 def verified_by(secret: str, received: Received) -> bool:
