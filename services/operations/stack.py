@@ -119,7 +119,10 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
             console.print(f"duty board: http://{settings.duty_host}:{settings.duty_port}/ "
                           f"(alert API: /docs)")
         console.print("processor worker running. Ctrl-C stops everything.")
+        # Both stop the stack, set here explicitly: a process started in the background by a
+        # non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it.
         signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)
         status = 0
         try:
             while True:
