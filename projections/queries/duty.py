@@ -132,8 +132,13 @@ FROM alert a LEFT JOIN team t ON t.team_id = a.team_id WHERE a.alert_id = $1::uu
 # --- timers --------------------------------------------------------------------------------
 
 DUE_TIMERS = """
-SELECT alert_id::text AS alert_id, kind, due_at, version FROM alert_timer
-WHERE due_at <= $1 ORDER BY due_at LIMIT $2
+SELECT alert_id::text AS alert_id FROM alert_timer WHERE due_at <= $1 ORDER BY due_at LIMIT $2
+"""
+
+# Taken with its alert already locked (every writer locks the alert, then its timer): still
+# due, and not being fired by another duty service.
+TAKE_DUE_TIMER = """
+SELECT kind FROM alert_timer WHERE alert_id = $1::uuid AND due_at <= $2
 FOR UPDATE SKIP LOCKED
 """
 

@@ -263,23 +263,29 @@ class DutyDesk:
 
     async def fire_due_timers(self, limit: int = 200) -> int:
         """Act on every timer due by now (escalate, reopen an acknowledgement left too long,
-        wake a snoozed alert); returns how many alert events that made. Several duty
-        services can run this at once: each timer is taken by one (SKIP LOCKED)."""
+        wake a snoozed alert); returns how many alert events that made.
+
+        Each timer in its own transaction, taking the alert's lock before the timer's, as
+        every writer does (an action locks the alert, then sets its timer): the other order
+        would deadlock with a member acting on the alert at that moment. Several duty
+        services can run this at once: a timer another one holds is skipped."""
         now = self._clock()
         made = 0
-        async with self._pool.acquire() as conn, conn.transaction():
-            for timer in await conn.fetch(sql.DUE_TIMERS, now, limit):
-                made += await self._fire(conn, timer, now)
+        async with self._pool.acquire() as conn:
+            for due in await conn.fetch(sql.DUE_TIMERS, now, limit):
+                async with conn.transaction():
+                    made += await self._fire(conn, due["alert_id"], now)
         if made:
             await self._publish()
         return made
 
-    async def _fire(self, conn: asyncpg.Connection, timer: asyncpg.Record, now: datetime
-                    ) -> int:
-        alert = await _locked(conn, timer["alert_id"])
-        event = None if alert is None else await self._timer_event(conn, alert,
-                                                                   timer["kind"], now)
-        if alert is None or event is None:
+    async def _fire(self, conn: asyncpg.Connection, alert_id: str, now: datetime) -> int:
+        alert = await _locked(conn, alert_id)
+        kind = None if alert is None else await conn.fetchval(sql.TAKE_DUE_TIMER, alert_id, now)
+        if alert is None or kind is None:  # gone, changed meanwhile, or another one's
+            return 0
+        event = await self._timer_event(conn, alert, kind, now)
+        if event is None:
             return 0
         if event is _LATER:
             await conn.execute(sql.POSTPONE_TIMER, alert.alert_id, now + RETRY_LATER)

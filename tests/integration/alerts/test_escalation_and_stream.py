@@ -154,3 +154,36 @@ async def test_the_stream_tells_a_team_when_an_alert_leaves_it_and_nothing_more(
         await duty.desk.fire_due_timers()
         [left] = await read_events(live, 1, about=alert_id)
     assert left["event"] == "escalated" and left["data"]["alert"] is None
+
+
+async def test_timers_firing_while_members_act_neither_deadlocks_nor_loses_either(
+        duty: DutyWorld) -> None:
+    """Two duty services fire the timers while members acknowledge the same alerts: each
+    alert ends either acknowledged (the member first) or escalated to the next tier, where
+    the member no longer finds it (the timer first): never both, never an error."""
+    from services.alerts.desk import DeskRefused
+
+    raised = [await duty.raise_alert() for _ in range(6)]
+    other = DutyDesk(duty.pool, KeyRing(duty.settings.key_encryption_key()),
+                     LiveDelivery.from_settings(duty.settings, duty.clock), None, duty.clock)
+    duty.clock.advance(minutes=31)
+
+    async def acknowledge(alert_id: str) -> str:
+        try:
+            await other.act(OFFICER, alert_id, actions.Acknowledge(1))
+            return "acknowledged"
+        except DeskRefused as refused:
+            return refused.kind
+
+    outcomes = await asyncio.gather(duty.desk.fire_due_timers(), other.fire_due_timers(),
+                                    *(acknowledge(a) for a in raised))
+    for alert_id, outcome in zip(raised, outcomes[2:], strict=True):
+        status, team, _ = await state(duty, alert_id)
+        if outcome == "acknowledged":
+            assert (status, team) == ("acknowledged", OPTIONS)
+        else:
+            assert (outcome, status, team) == ("not_found", "open", MANAGERS)
+    escalations = await duty.pool.fetchval(
+        "SELECT count(*) FROM alert_history WHERE action = 'escalated' AND alert_id = "
+        "ANY($1::uuid[])", raised)
+    assert escalations == sum(1 for o in outcomes[2:] if o != "acknowledged")
