@@ -14,6 +14,7 @@ import asyncio
 import dataclasses
 import random
 import secrets
+import signal
 import time
 import uuid
 from datetime import UTC, datetime
@@ -117,14 +118,21 @@ async def _arrived(pool: asyncpg.Pool, event_id: str, deadline: float) -> asyncp
 def keep_running(settings: Settings, console: Console, member: DemoMember,
                  every: float = 20.0) -> None:
     """Until Ctrl-C: the board's address and a member's sign-in, and new alerts arriving."""
+    # Ctrl-C or SIGTERM stop it (and the stack, on the way out), however it was started.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     url = f"http://{settings.duty_host}:{settings.duty_port}"
     console.rule("[bold]the duty board[/bold]")
     console.print(f"Open {url}/ and sign in as [bold]{member.username}[/bold] with password "
-                  f"[bold]{member.password}[/bold] (Leeds housing options' duty team and the "
-                  "out-of-hours team). The alert API is at "
+                  f"[bold]{member.password}[/bold] (a member of Leeds' housing duty team and "
+                  "of the out-of-hours team). The alert API is at "
                   f"{url}/docs. A prison release to no fixed abode is sent every "
                   f"{every:.0f} s: watch it arrive on the board. Ctrl-C stops everything.")
     try:
         asyncio.run(_live(settings, console, every))
     except KeyboardInterrupt:
         console.print("stopping...")
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
