@@ -148,5 +148,10 @@ def server(settings: Settings, *, migrate: bool = True, timers: bool = True,
 
 
 async def serve(settings: Settings) -> None:
-    """Run the duty service until SIGINT/SIGTERM (what `joinedup duty` calls)."""
-    await server(settings).serve()
+    """Run the duty service until SIGINT/SIGTERM (what `joinedup duty` calls).
+
+    The database is migrated and the topics made first, so a server that cannot reach them
+    says so in one line (the command's), not from inside the web server."""
+    await wait_and_migrate(settings)
+    await ensure_topics(settings)
+    await server(settings, migrate=False).serve()

@@ -29,16 +29,19 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     agency = sub.add_parser("agency", help="agency credentials for the ingest gateway")
     verbs = agency.add_subparsers(dest="verb", required=True)
     create = verbs.add_parser("create", help="register an agency and print a new token")
-    create.add_argument("agency_id")
-    create.add_argument("--name", required=True)
-    create.add_argument("--service-kind", required=True)
+    create.add_argument("agency_id", help="the agency's id (lower case, e.g. hmp-leeds): its "
+                        "topic and the source.agency of its events")
+    create.add_argument("--name", required=True, help="what people call it")
+    create.add_argument("--service-kind", required=True,
+                        help="the kind of service it is (PRISON, HOUSING, MENTAL_HEALTH...)")
     verbs.add_parser("list", help="agencies, working credentials, last use")
     revoke = verbs.add_parser("revoke", help="revoke credentials at once")
-    revoke.add_argument("agency_id")
+    revoke.add_argument("agency_id", help="the agency whose credentials stop working")
     revoke.add_argument("--credential", type=uuid.UUID, help="only this credential id")
     rotate = verbs.add_parser("rotate", help="issue a new token; old ones expire after grace")
-    rotate.add_argument("agency_id")
-    rotate.add_argument("--grace-hours", type=float, default=24.0)
+    rotate.add_argument("agency_id", help="the agency that gets a new token")
+    rotate.add_argument("--grace-hours", type=float, default=24.0,
+                        help="how long the old token keeps working")
     agency.set_defaults(handler=lambda args: _agency(args, settings()))
 
     publish = sub.add_parser("publish", help="publish JSON-lines events through the gateway")
@@ -48,7 +51,8 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     # process listings and shell history.
     publish.add_argument("--token", default=os.environ.get("JOINEDUP_AGENCY_TOKEN"),
                          help="agency token (default: $JOINEDUP_AGENCY_TOKEN)")
-    publish.add_argument("--batch", type=int, default=100)
+    publish.add_argument("--batch", type=int, default=100,
+                         help="events per request to the gateway")
     publish.set_defaults(handler=lambda args: _publish(args, settings()))
 
 

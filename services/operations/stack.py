@@ -11,7 +11,9 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
+import httpx
 from rich.console import Console
 
 from services.common.agencies import ensure_all_topics
@@ -103,28 +105,32 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
             console.print(f"[green]started[/green] {line}")
         settings = prepare(settings, stack)
         console.print(f"topics: {', '.join(settings.topics.all())}")
-        commands = [command_child(stack, "worker")]
+        parts = [Part("processor worker", "worker", settings.worker_health_host,
+                      settings.worker_health_port, "/metrics")]
         if with_api:
-            commands.append(command_child(stack, "api"))
-            commands.append(command_child(stack, "read-api"))
-            commands.append(command_child(stack, "duty serve"))
+            parts += [Part("ingest gateway", "api", settings.api_host, settings.api_port, "/docs"),
+                      Part("read API", "read-api", settings.reads_host, settings.reads_port,
+                           "/docs"),
+                      Part("duty board", "duty serve", settings.duty_host, settings.duty_port,
+                           "/ (alert API: /docs)")]
+        commands = [command_child(stack, part.command) for part in parts]
         supervisor = Supervisor(server_children(settings, stack) + [c for c, _ in commands],
                                 console)
-        for child, _ in commands:
-            child.start()
-            child.started_at = time.monotonic()
-        if with_api:
-            console.print(f"ingest gateway: http://{settings.api_host}:{settings.api_port}/docs")
-            console.print(f"read API: http://{settings.reads_host}:{settings.reads_port}/docs")
-            console.print(f"duty board: http://{settings.duty_host}:{settings.duty_port}/ "
-                          f"(alert API: /docs)")
-        console.print("processor worker running. Ctrl-C stops everything.")
         # Both stop the stack, set here explicitly: a process started in the background by a
         # non-interactive shell inherits SIGINT ignored, and Python then keeps ignoring it.
         signal.signal(signal.SIGTERM, _interrupt)
         signal.signal(signal.SIGINT, _interrupt)
         status = 0
         try:
+            for child, _ in commands:
+                child.start()
+                child.started_at = time.monotonic()
+            failed = until_serving(parts, [process for _, process in commands])
+            if failed is not None:  # never advertise what did not start
+                raise PartFailed(failed)
+            for part in parts:
+                console.print(f"{part.name}: {part.url}{part.shown}")
+            console.print("running. Ctrl-C stops everything.")
             while True:
                 supervisor.check()
                 time.sleep(0.5)
@@ -133,6 +139,9 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
         except ConfigurationRefused as exc:
             console.print(f"[red]{exc}[/red]; stopping.")
             status = 2
+        except PartFailed as exc:
+            console.print(f"[red]{exc}[/red]; stopping.")
+            status = 1
         finally:
             # Shutdown is bounded (children get SIGTERM, then SIGKILL after 20 s): a second
             # Ctrl-C must not abandon the servers half-stopped.
@@ -142,6 +151,47 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
             stop_processes([p.process for _, p in commands if p.process is not None])
     console.print("stopped.")
     return status
+
+
+@dataclass(frozen=True)
+class Part:
+    """A process of the stack that serves HTTP: ready when its /healthz answers."""
+
+    name: str
+    command: str
+    host: str
+    port: int
+    shown: str
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class PartFailed(RuntimeError):
+    pass
+
+
+def until_serving(parts: list[Part], processes: list[ProcessChild],
+                  timeout: float = 120.0) -> str | None:
+    """Wait until every part answers /healthz; the reason if one exited or never answered
+    (a port in use, a bad setting: its own output above says which)."""
+    deadline = time.monotonic() + timeout
+    waiting = dict(zip([p.name for p in parts], zip(parts, processes, strict=True), strict=True))
+    while waiting:
+        for name, (part, process) in list(waiting.items()):
+            code = process.exit_code()
+            if code is not None:
+                return f"the {name} did not start (exit status {code}; its output is above)"
+            try:
+                if httpx.get(f"{part.url}/healthz", timeout=1.0).status_code == 200:
+                    del waiting[name]
+            except httpx.TransportError:
+                pass
+        if time.monotonic() > deadline:
+            return f"the {', '.join(waiting)} did not answer within {timeout:.0f} s"
+        time.sleep(0.3)
+    return None
 
 
 def _started(_: str) -> None:

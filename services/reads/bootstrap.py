@@ -111,5 +111,10 @@ def server(settings: Settings, *, migrate: bool = True, **overrides: object) -> 
 
 
 async def serve(settings: Settings) -> None:
-    """Run the read API until SIGINT/SIGTERM (what `joinedup read-api` calls)."""
-    await server(settings).serve()
+    """Run the read API until SIGINT/SIGTERM (what `joinedup read-api` calls).
+
+    The database is migrated and the topics made first, so a server that cannot reach them
+    says so in one line (the command's), not from inside the web server."""
+    await wait_and_migrate(settings)
+    await ensure_topics(settings)
+    await server(settings, migrate=False).serve()

@@ -105,18 +105,18 @@ def _practitioner(sub: argparse._SubParsersAction, settings: SettingsFactory) ->
     practitioner = sub.add_parser("practitioner", help="practitioners' accounts")
     verbs = practitioner.add_subparsers(dest="verb", required=True)
     create = verbs.add_parser("create", help="create an account (the password is asked for)")
-    create.add_argument("username")
+    create.add_argument("username", help="their sign-in name (lower case)")
     create.add_argument("--agency", required=True, help="the agency they work for")
     create.add_argument("--team", help="their team's id (agency/team)")
     create.add_argument("--role", choices=ROLES, default="practitioner",
                         help="what they may see (default: %(default)s)")
     password = verbs.add_parser("password", help="set a new password (unlocks the account)")
-    password.add_argument("username")
+    password.add_argument("username", help="whose password")
     for p in (create, password):
         p.add_argument("--password-stdin", action="store_true",
                        help="read the password from the first line of standard input")
     disable = verbs.add_parser("disable", help="stop the account at once (tokens too)")
-    disable.add_argument("username")
+    disable.add_argument("username", help="whose account stops working (their tokens too)")
     listing = verbs.add_parser("list", help="accounts")
     listing.add_argument("--agency", help="only this agency's")
 
@@ -176,7 +176,7 @@ def _agreement(sub: argparse._SubParsersAction, settings: SettingsFactory) -> No
     make.add_argument("--expires", help="ISO date or time (default: no end)")
     make.add_argument("--reference", help="the signed agreement's own reference")
     end = verbs.add_parser("end", help="end an agreement now")
-    end.add_argument("agreement_id")
+    end.add_argument("agreement_id", help="the agreement that ends (joinedup agreement list)")
     for p in (make, end):
         p.add_argument("--by", required=True, help="who is recording it (audited)")
     verbs.add_parser("list", help="agreements and whether they are in force")

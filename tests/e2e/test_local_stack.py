@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -148,3 +149,27 @@ async def _at_least(count, n: int) -> bool:  # type: ignore[no-untyped-def]
 
 async def _restarted(up: subprocess.Popen[bytes], needle: str, old_pid: int) -> bool:
     return any(p.pid != old_pid for p in _children(up, needle))
+
+
+def test_joinedup_up_stops_and_says_so_when_a_part_cannot_start(tmp_path: Path) -> None:
+    """The gateway's port is taken: `joinedup up` says which part did not start, advertises
+    no address it does not serve, stops everything and exits non-zero."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    try:
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+        env.update({"JOINEDUP_DATA_DIR": str(tmp_path / "data"),
+                    "JOINEDUP_API_PORT": str(taken.getsockname()[1]),
+                    "JOINEDUP_WORKER_HEALTH_PORT": str(free_port()),
+                    "JOINEDUP_READS_PORT": str(free_port()),
+                    "JOINEDUP_DUTY_PORT": str(free_port()), "JOINEDUP_LOG_LEVEL": "WARNING"})
+        up = subprocess.run([*CLI, "up"], env=env, capture_output=True, text=True,
+                            timeout=240)
+    finally:
+        taken.close()
+    assert up.returncode == 1, up.stdout[-2000:]
+    assert "the ingest gateway did not start" in up.stdout
+    assert "ingest gateway: http" not in up.stdout and "Traceback" not in up.stderr
+    assert "stopped." in up.stdout

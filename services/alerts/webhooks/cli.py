@@ -37,20 +37,21 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     listing = verbs.add_parser("list", help="endpoints, their state and what is waiting")
     listing.add_argument("--team", help="only this team's")
     rotate = verbs.add_parser("rotate", help="a new secret; the old one signs on for the overlap")
-    rotate.add_argument("endpoint")
+    rotate.add_argument("endpoint", help="the endpoint id (joinedup webhook list)")
     rotate.add_argument("--overlap-hours", type=float, default=24.0,
                         help="how long the old secret keeps signing (default: %(default)g)")
     enable = verbs.add_parser("enable", help="send again, from now on")
-    enable.add_argument("endpoint")
+    enable.add_argument("endpoint", help="the endpoint id")
     disable = verbs.add_parser("disable", help="stop sending; pending deliveries are cancelled")
-    disable.add_argument("endpoint")
-    disable.add_argument("--reason", default="disabled by an operator")
+    disable.add_argument("endpoint", help="the endpoint id")
+    disable.add_argument("--reason", default="disabled by an operator",
+                         help="why (recorded with the change)")
     deliveries = verbs.add_parser("deliveries", help="an endpoint's deliveries, newest first")
-    deliveries.add_argument("endpoint")
+    deliveries.add_argument("endpoint", help="the endpoint id")
     deliveries.add_argument("--status", choices=STATUSES, help="only these (dead: the dead letter)")
-    deliveries.add_argument("--limit", type=int, default=50)
+    deliveries.add_argument("--limit", type=int, default=50, help="how many, newest first")
     redrive = verbs.add_parser("redrive", help="a dead delivery back to pending, due now")
-    redrive.add_argument("delivery")
+    redrive.add_argument("delivery", help="the dead delivery's id (its webhook-id)")
     for changing in (add, rotate, enable, disable, redrive):
         changing.add_argument("--by", required=True,
                               help="who is making the change (the duty teams' change log)")
