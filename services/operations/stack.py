@@ -21,6 +21,7 @@ from services.common.db import wait_and_migrate
 from services.common.kafka import ensure_topics
 from services.common.settings import Settings
 from services.operations.supervisor import (
+    CONFIGURATION_REFUSED,
     Child,
     ConfigurationRefused,
     ProcessChild,
@@ -125,9 +126,8 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
             for child, _ in commands:
                 child.start()
                 child.started_at = time.monotonic()
-            failed = until_serving(parts, [process for _, process in commands])
-            if failed is not None:  # never advertise what did not start
-                raise PartFailed(failed)
+            # never advertise what did not start: each address once it answers
+            until_serving(parts, [process for _, process in commands])
             for part in parts:
                 console.print(f"{part.name}: {part.url}{part.shown}")
             console.print("running. Ctrl-C stops everything.")
@@ -141,7 +141,7 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
             status = 2
         except PartFailed as exc:
             console.print(f"[red]{exc}[/red]; stopping.")
-            status = 1
+            status = 2 if exc.exit_code == CONFIGURATION_REFUSED else 1
         finally:
             # Shutdown is bounded (children get SIGTERM, then SIGKILL after 20 s): a second
             # Ctrl-C must not abandon the servers half-stopped.
@@ -169,29 +169,32 @@ class Part:
 
 
 class PartFailed(RuntimeError):
-    pass
+    def __init__(self, reason: str, exit_code: int | None) -> None:
+        super().__init__(reason)
+        self.exit_code = exit_code
 
 
 def until_serving(parts: list[Part], processes: list[ProcessChild],
-                  timeout: float = 120.0) -> str | None:
-    """Wait until every part answers /healthz; the reason if one exited or never answered
-    (a port in use, a bad setting: its own output above says which)."""
+                  timeout: float = 120.0) -> None:
+    """Wait until every part answers /healthz; PartFailed if one exited (a port in use, a
+    refused configuration: its own output above says which) or never answered."""
     deadline = time.monotonic() + timeout
     waiting = dict(zip([p.name for p in parts], zip(parts, processes, strict=True), strict=True))
     while waiting:
         for name, (part, process) in list(waiting.items()):
             code = process.exit_code()
             if code is not None:
-                return f"the {name} did not start (exit status {code}; its output is above)"
+                raise PartFailed(f"the {name} did not start (exit status {code}; its output "
+                                 "is above)", code)
             try:
                 if httpx.get(f"{part.url}/healthz", timeout=1.0).status_code == 200:
                     del waiting[name]
             except httpx.TransportError:
                 pass
         if time.monotonic() > deadline:
-            return f"the {', '.join(waiting)} did not answer within {timeout:.0f} s"
+            raise PartFailed(f"the {', '.join(waiting)} did not answer within {timeout:.0f} s",
+                             None)
         time.sleep(0.3)
-    return None
 
 
 def _started(_: str) -> None:
