@@ -34,8 +34,10 @@ CONSENT_KINDS: Final = ("explicit", "informed", "implicit")
 CONFIDENTIAL: Final = "Confidential"
 #: A practitioner's role. Business support (administration, reception) handles a case's
 #: logistics and sees no restricted content, its own agency's included; information
-#: governance staff answer audits and subject-access requests.
-ROLES: Final = ("practitioner", "business_support", "information_governance")
+#: governance staff answer audits and subject-access requests; operations staff run the
+#: streams (dead letters, what-if, explain, investigations) and read no person's record through
+#: the people routes beyond what any reader of their agency may.
+ROLES: Final = ("practitioner", "business_support", "information_governance", "operations")
 #: How an agency's own system reads (with its agency credentials): as its agency.
 AGENCY_SYSTEM: Final = "agency_system"
 

@@ -85,11 +85,16 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
                                                         "the reader and audited"},
                       {"name": "governance", "description": "consent, coordination "
                        "episodes, the lead professional's grants, disclosures"},
-                      {"name": "operations", "description": "health"}])
+                      {"name": "operations", "description": "health, and for operations staff: dead "
+                       "letters, rule what-if, explain, point-in-time views"}])
     app.state.settings = settings
     app.include_router(_sign_in_routes())
     app.include_router(_people_routes())
     app.include_router(_governance_routes())
+    from services.operations.entrypoints.http import operations_routes  # needs `caller` above
+
+    for router in operations_routes():
+        app.include_router(router)
     add_health(app, lambda request: _side(request).pool)
     _add_error_handlers(app)
     app.add_middleware(RedactedErrors)
