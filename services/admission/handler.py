@@ -26,7 +26,7 @@ from services.admission.domain import refusal
 from services.admission.transit import TransitKeys
 from services.common import positions
 from services.common.agencies import PublisherPolicy
-from services.common.dead_letters import DeadLetterTopic, Parked, Rejected, record_dead_letters
+from services.common.dead_letters import ADMISSION, DeadLetterTopic, Rejected, record_dead_letters
 from services.common.events import AgencyEvent
 from services.common.kafka import TopicGuard
 from services.common.records import Message
@@ -94,9 +94,7 @@ class Admission:
                 continue
             log.warning("message parked", topic=message.topic, partition=message.partition,
                         offset=message.offset, reason=reason)
-            rejected.append(Rejected(Parked(message.topic, message.partition, message.offset,
-                                            reason or "undecodable"),
-                                     message.key, message.value))
+            rejected.append(Rejected.of(message, reason or "undecodable", ADMISSION))
         return Checked(batch, admitted, rejected, in_transit, copies)
 
     async def _check(self, message: Message, event: AgencyEvent) -> str | None:
@@ -129,10 +127,10 @@ class Admission:
         return sends
 
     async def apply(self, checked: Checked) -> None:
-        await self._dead_letters.park(checked.rejected)
+        parked = await self._dead_letters.park(checked.rejected)
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                await record_dead_letters(conn, [r.parked for r in checked.rejected])
+                await record_dead_letters(conn, parked)
                 await positions.advance(conn, self.name, checked.batch.moves)
                 if checked.admitted:
                     if self._guard is not None:

@@ -23,6 +23,7 @@ from services.alerts.outbox import AlertPublisher
 from services.alerts.read_model import LiveDelivery
 from services.alerts.stream import FeedWatch
 from services.alerts.webhooks.dispatcher import Undeliverable, WebhookDispatcher
+from services.common.correlation import CorrelationMiddleware
 from services.common.db import create_pool, wait_and_migrate
 from services.common.kafka import TopicGuard, ensure_topics, make_producer
 from services.common.settings import Settings
@@ -143,7 +144,8 @@ def server(settings: Settings, *, migrate: bool = True, timers: bool = True,
         "access_log": False, "proxy_headers": False, "server_header": False,
         "lifespan": "on"}
     options.update(overrides)
-    app = create_app(settings, migrate=migrate, timers=timers, clock=clock)
+    app = CorrelationMiddleware(  # ids on log lines
+        create_app(settings, migrate=migrate, timers=timers, clock=clock))
     return uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]
 
 

@@ -19,7 +19,12 @@ from services.alerts.codec import decode_alert_event
 from services.alerts.events import AlertEvent
 from services.alerts.read_model import LiveDelivery, project_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
-from services.common.dead_letters import DeadLetterTopic, Parked, Rejected
+from services.common.dead_letters import (
+    ALERT_PROJECTION,
+    DeadLetterTopic,
+    Rejected,
+    record_dead_letters,
+)
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.records import Message
@@ -47,7 +52,7 @@ class AlertProjector:
                 events.append((message, decode_alert_event(message.value or b"")))
             except DecodeError as exc:  # parked like any bad message, never dropped
                 rejected.append(_rejected(message, f"undecodable alert event: {exc}"))
-        await self._retrying(self._dead_letters.park, rejected)
+        await self._retrying(self._park, rejected)
         try:
             await self._retrying(self._write, [e for _, e in events])
         except Exception:
@@ -66,7 +71,14 @@ class AlertProjector:
                 reason = f"alert projection failed: {type(exc).__name__}"
                 log.error("alert event parked", topic=message.topic,
                           partition=message.partition, offset=message.offset, reason=reason)
-                await self._retrying(self._dead_letters.park, [_rejected(message, reason)])
+                await self._retrying(self._park, [_rejected(message, reason, type(exc))])
+
+    async def _park(self, rejected: Sequence[Rejected]) -> None:
+        """Parked (acknowledged), then recorded for `joinedup dead-letters`."""
+        parked = await self._dead_letters.park(rejected)
+        if parked:
+            async with self._pool.acquire() as conn:
+                await record_dead_letters(conn, parked)
 
     async def _retrying(self, call, argument) -> None:  # type: ignore[no-untyped-def]
         async for attempt in AsyncRetrying(retry=retry_if_exception_type(_RETRY),
@@ -83,6 +95,6 @@ class AlertProjector:
         self._health.down("alert projector", f"servers unavailable ({error})")
 
 
-def _rejected(message: Message, reason: str) -> Rejected:
-    return Rejected(Parked(message.topic, message.partition, message.offset, reason),
-                    message.key, message.value)
+def _rejected(message: Message, reason: str,
+              error: type[BaseException] | None = None) -> Rejected:
+    return Rejected.of(message, reason, ALERT_PROJECTION, error)

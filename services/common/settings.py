@@ -138,11 +138,31 @@ class Settings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)
     rule_pack: Path | None = None   # defaults to the packaged services/processor/rules/pack.toml
     clock: Literal["wall", "stream"] = "wall"
-    deadline_grace_seconds: float = 0.0
+    # Publishing grace (docs/backfill.md): the live deadline timer judges a deadline this long
+    # after it, so an event recorded on time but delivered up to this late meets it and no
+    # alert is raised (the gateway tolerates 5 minutes of clock skew; retries add minutes).
+    deadline_grace_seconds: float = Field(default=600.0, ge=0)
     timer_interval_seconds: float = 1.0
     # The worker's /healthz, /readyz and /metrics (0: not served).
     worker_health_host: str = "127.0.0.1"
     worker_health_port: int = 8081
+
+    # --- processor metrics and the consumer watchdog (docs/observability.md)
+    # How often the gauges read from PostgreSQL (open expectations, alerts, dead letters) are
+    # refreshed: scrapes read the last values, so scrapes never query the database.
+    metrics_refresh_seconds: float = Field(default=15.0, gt=0)
+    # How often each tracked consumer measures its lag (true end of log - stored position).
+    watchdog_interval_seconds: float = Field(default=10.0, gt=0)
+    # A partition whose stored position has not moved for this long while its lag is above
+    # zero is stalled: it is positioned again, and if still stalled after as long again,
+    # the consumer is restarted.
+    watchdog_stall_seconds: float = Field(default=120.0, gt=0)
+    # `joinedup rebuild` serves its progress on this port for Prometheus (0: not served).
+    rebuild_metrics_port: int = Field(default=0, ge=0, le=65535)
+
+    # --- rule what-if over the API (docs/what-if.md): run in the request only while the
+    # archive holds at most this many events (about 10 s of folding); above, use the CLI.
+    what_if_api_max_events: int = Field(default=100_000, ge=0)
 
     # Ingest gateway
     api_host: str = "127.0.0.1"

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -33,10 +34,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from aiokafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from services.common import log_probe, positions
+from services.common import correlation, log_probe, positions
 from services.common.backoff import Backoff
+from services.common.consumer_watch import ConsumerWatch
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
@@ -78,6 +80,23 @@ class ConsumerMetrics:
                              "paused until positioned", ["consumer"], registry=registry)
         self.records = Counter("joinedup_consumer_records", "records applied",
                                ["consumer"], registry=registry)
+        self.batch_seconds = Histogram(
+            "joinedup_consumer_batch_seconds", "time to prepare (decode, check) and to apply "
+            "(one transaction) a batch", ["consumer", "stage"], registry=registry,
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+        self.end_to_end = Histogram(
+            "joinedup_consumer_end_to_end_seconds", "from a record's Kafka timestamp to the "
+            "commit of the batch that applied it", ["consumer"], registry=registry,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600))
+        self.lag = Gauge("joinedup_consumer_lag", "records in the log not yet applied: true "
+                         "end of log - the position stored in PostgreSQL",
+                         ["consumer", "topic", "partition"], registry=registry)
+        self.stalled = Gauge("joinedup_consumer_stalled_partitions", "assigned partitions "
+                             "with a lag whose position has not moved for the stall time",
+                             ["consumer"], registry=registry)
+        self.recoveries = Counter("joinedup_consumer_stall_recoveries", "stalled partitions "
+                                  "repositioned, and consumers restarted",
+                                  ["consumer", "action"], registry=registry)
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -121,6 +140,7 @@ class TrackedConsumer:
         self._fresh: set[TopicPartition] = set()      # sought; the first fetch may skip a gap
         self._refused: set[TopicPartition] = set()    # replaced log, refuse policy
         self._caught_up: set[TopicPartition] = set()
+        self._restarting = asyncio.Event()
         self.applied_records = 0
 
     # --- what other components ask -----------------------------------------------------------
@@ -140,14 +160,48 @@ class TrackedConsumer:
     def waiting(self) -> set[TopicPartition]:
         return set(self._waiting)
 
+    # --- what the watchdog does -------------------------------------------------------------
+
+    def watched_partitions(self) -> set[TopicPartition]:
+        """The assigned partitions, less those refused on purpose (a replaced log)."""
+        consumer = self._consumer
+        return set() if consumer is None else consumer.assignment() - self._refused
+
+    def reposition(self, tp: TopicPartition) -> None:
+        """Pause `tp`; the next step seeks it to its stored position and resumes it."""
+        self._reposition(tp)
+        self._retry_at = 0.0
+        self._metrics.waiting.labels(self.name).set(len(self._waiting))
+
+    def restart(self) -> None:
+        """Stop the consumer and start it again (its partitions positioned from PostgreSQL)."""
+        self._restarting.set()
+
+    @property
+    def retrying(self) -> bool:
+        """Retrying after a failure it reported (servers down, a position that moved): not a
+        silent stall, so the watchdog leaves it to the backoff."""
+        return not self._health.ready_component(self.name)
+
     # --- the loop ---------------------------------------------------------------------------
 
     async def run(self, stopping: asyncio.Event) -> None:
         """Consume until `stopping` is set. A consumer that fails (a broker unreachable at
-        start, an unexpected error) is stopped and started again after a backoff."""
+        start, an unexpected error) is stopped and started again after a backoff; one the
+        watchdog finds stalled (services/common/consumer_watch.py) is restarted at once."""
+        watching = asyncio.create_task(
+            ConsumerWatch(self, self._settings, self._pool, self._metrics).run(stopping))
+        try:
+            await self._keep_consuming(stopping)
+        finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
+
+    async def _keep_consuming(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             try:
-                await self._consume(stopping)
+                await self._consume_until_restarted(stopping)
             except Exception as exc:
                 delay = self._backoff.next()
                 log.error("consumer failed; starting it again", consumer=self.name,
@@ -156,6 +210,26 @@ class TrackedConsumer:
                 self._forget_all()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), delay)
+
+    async def _consume_until_restarted(self, stopping: asyncio.Event) -> None:
+        """`_consume`, cancelled if the watchdog asks for a restart: cancelling it stops the
+        consumer and drops the batch in flight (its transaction commits whole or not at
+        all, and the next consumer starts from the stored positions)."""
+        self._restarting.clear()
+        consuming = asyncio.create_task(self._consume(stopping))
+        restart = asyncio.create_task(self._restarting.wait())
+        try:
+            await asyncio.wait({consuming, restart}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            restart.cancel()
+            if not consuming.done():
+                consuming.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await consuming
+        if consuming.cancelled():
+            log.warning("consumer restarted by the watchdog", consumer=self.name)
+            return
+        consuming.result()
 
     async def _consume(self, stopping: asyncio.Event) -> None:
         _, bootstrap = self._settings.require_servers()
@@ -178,7 +252,8 @@ class TrackedConsumer:
         await consumer.start()
         try:
             while not stopping.is_set():
-                await self._step(consumer)
+                with correlation.bound():  # one id per fetch and the batch it yields
+                    await self._step(consumer)
             await self._settle()
         finally:
             if self._applying is not None and not self._applying.done():
@@ -202,11 +277,14 @@ class TrackedConsumer:
                 await self._settle()
             self._note_lag(consumer)
             return
+        began = time.perf_counter()
         try:
             prepared = await self._handler.prepare(batch)
         except Exception as exc:
             self._failed(exc, "prepare")
             return
+        self._metrics.batch_seconds.labels(self.name, "prepare").observe(
+            time.perf_counter() - began)
         if not await self._settle():
             return  # the previous batch failed: every partition is positioned again
         self._applying = asyncio.create_task(self._apply(prepared, batch))
@@ -217,11 +295,18 @@ class TrackedConsumer:
         return True if applying is None else await applying
 
     async def _apply(self, prepared: Any, batch: Batch) -> bool:
+        began = time.perf_counter()
         try:
             await self._handler.apply(prepared)
         except Exception as exc:
             self._failed(exc, "apply")
             return False
+        self._metrics.batch_seconds.labels(self.name, "apply").observe(
+            time.perf_counter() - began)
+        committed, end_to_end = time.time(), self._metrics.end_to_end.labels(self.name)
+        for message in batch.messages:
+            if message.timestamp >= 0:
+                end_to_end.observe(max(0.0, committed - message.timestamp / 1000))
         self._backoff.reset()
         self._health.up(self.name)
         for move in batch.moves:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 import uvicorn
 
+from services.common.correlation import CorrelationMiddleware
 from services.common.db import BoundedPool, create_pool, keep_session, wait_and_migrate
 from services.common.kafka import TopicGuard, ensure_topics
 from services.common.settings import Settings
@@ -73,7 +74,8 @@ def server(settings: Settings, *, migrate: bool = True, **overrides: object) -> 
         "h11_max_incomplete_event_size": settings.api_max_header_bytes,
     }
     options.update(overrides)
-    return uvicorn.Server(uvicorn.Config(create_app(settings, migrate=migrate), **options))  # type: ignore[arg-type]
+    app = CorrelationMiddleware(create_app(settings, migrate=migrate))  # ids on log lines
+    return uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]
 
 
 async def serve(settings: Settings) -> None:

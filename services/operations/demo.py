@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.progress import Progress
 
 from services.common.db import create_pool
+from services.common.logging import configure_logging
 from services.common.settings import Settings
 from services.operations import simulate, views
 from services.operations.demo_duty import keep_running, set_up_duty_teams
@@ -47,6 +48,11 @@ def run_demo(settings: Settings, people: int, months: int, seed: int, once: bool
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
     settings = settings.model_copy(update={"data_dir": data_dir})
+    # The demo's own lines (and its libraries') go to a file as JSON, scrubbed like every
+    # process's: the terminal is for the report.
+    configure_logging(settings.log_level, settings.log_json,
+                      library_level=settings.log_library_level,
+                      file=data_dir / "logs" / "demo.log")
     with local_stack(data_dir, settings.database_url, settings.kafka_bootstrap,
                      durable=False) as stack:
         for line in stack.started:

@@ -47,6 +47,7 @@ from services.common.db import create_pool
 from services.common.settings import Settings
 from services.identity.key_ring import KeyRing
 from services.operations.dry_run import DryRun, dry_run
+from services.operations.rebuild_progress import serve_progress
 from services.processor.adapters.store import prepare_connection
 from services.processor.bootstrap import load_pack
 from services.processor.catch_up import CatchUp
@@ -127,6 +128,8 @@ class Rebuild:
         (summed over the read models: one event rebuilt into five counts five)."""
         await self._prepare()
         pool = await self._shadow_pool()
+        served = await serve_progress(  # for Prometheus (JOINEDUP_REBUILD_METRICS_PORT)
+            self.settings, self.registry.names, lambda names: self._progress_so_far(pool, names))
         try:
             total, done = await self._progress_so_far(pool)
             with Progress(TextColumn("[bold]rebuild[/bold] {task.description}"), BarColumn(),
@@ -158,6 +161,7 @@ class Rebuild:
                 async with pool.acquire() as conn:
                     await carry_over_duty_work(conn, quoted(self.settings.db_schema))
         finally:
+            await served.close()
             await pool.close()
         return applied
 
@@ -395,10 +399,11 @@ class Rebuild:
         database_url, _ = self.settings.require_servers()
         return await asyncpg.connect(database_url)
 
-    async def _progress_so_far(self, pool: asyncpg.Pool) -> tuple[int, int]:
-        """(events to apply, events applied) over the read models: archived events, or
-        log records when rebuilding from the log."""
-        topic, names = self.settings.topics.person_events, list(self.registry.names)
+    async def _progress_so_far(self, pool: asyncpg.Pool, only: Sequence[str] = ()
+                               ) -> tuple[int, int]:
+        """(events to apply, events applied) over the read models (or `only` those):
+        archived events, or log records when rebuilding from the log."""
+        topic, names = self.settings.topics.person_events, list(only or self.registry.names)
         if self.source == "log":
             total = await pool.fetchval(sql.LOG_TOTAL, self.settings.processor_group, topic)
             done = await pool.fetchval(sql.LOG_REBUILT, topic, names)

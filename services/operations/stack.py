@@ -1,9 +1,16 @@
 """`joinedup up`: the local stack with the processor, the gateway, the read API and the
-duty service (alert API, team streams, duty board), until Ctrl-C."""
+duty service (alert API, team streams, duty board), until Ctrl-C.
+
+The terminal shows the stack's own messages (what started, where, what stopped); every
+process's log lines (JSON) go to files in ``<data_dir>/logs``: ``up.log`` for this process
+and one per child (``worker.log``, ``api.log``...). PostgreSQL and Tansu write their own
+logs beside their data (see docs/logging.md).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 from rich.console import Console
@@ -19,6 +27,7 @@ from rich.console import Console
 from services.common.agencies import ensure_all_topics
 from services.common.db import wait_and_migrate
 from services.common.kafka import ensure_topics
+from services.common.logging import configure_logging
 from services.common.settings import Settings
 from services.operations.supervisor import (
     CONFIGURATION_REFUSED,
@@ -35,11 +44,14 @@ def child_env(addresses: StackAddresses, **extra: str) -> dict[str, str]:
             "KAFKA_BOOTSTRAP_SERVERS": addresses.kafka_bootstrap, **extra}
 
 
-def command_child(addresses: StackAddresses, command: str, **env: str
+def command_child(addresses: StackAddresses, command: str, logs: Path | None = None, **env: str
                   ) -> tuple[Child, ProcessChild]:
+    """The child `joinedup <command>`, its output appended to a file in ``logs`` if given."""
+    log = None if logs is None else logs / f"{command.replace(' ', '-')}.log"
     process = ProcessChild([sys.executable, "-m", "services.operations.cli", *command.split()],
-                           child_env(addresses, **env))
-    return Child(f"joinedup {command}", process.start, process.alive, process.exit_code), process
+                           child_env(addresses, **env), log=log)
+    return Child(f"joinedup {command}", process.start, process.alive, process.exit_code,
+                 log=log), process
 
 
 def server_children(settings: Settings, addresses: StackAddresses) -> list[Child]:
@@ -100,7 +112,10 @@ def prepare(settings: Settings, addresses: StackAddresses) -> Settings:
 
 def run_up(settings: Settings, with_api: bool = True) -> int:
     console = Console()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    logs = settings.data_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    configure_logging(settings.log_level, settings.log_json,
+                      library_level=settings.log_library_level, file=logs / "up.log")
     with local_stack(settings.data_dir, settings.database_url, settings.kafka_bootstrap) as stack:
         for line in stack.started:
             console.print(f"[green]started[/green] {line}")
@@ -114,7 +129,8 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
                            "/docs"),
                       Part("duty board", "duty serve", settings.duty_host, settings.duty_port,
                            "/ (alert API: /docs)")]
-        commands = [command_child(stack, part.command) for part in parts]
+        commands = [command_child(stack, part.command, logs) for part in parts]
+        console.print(f"logs (JSON lines): {logs}/")
         supervisor = Supervisor(server_children(settings, stack) + [c for c, _ in commands],
                                 console)
         # Both stop the stack, set here explicitly: a process started in the background by a
@@ -141,6 +157,9 @@ def run_up(settings: Settings, with_api: bool = True) -> int:
             status = 2
         except PartFailed as exc:
             console.print(f"[red]{exc}[/red]; stopping.")
+            if exc.log is not None:
+                for line in last_lines(exc.log):
+                    console.print(f"  {readable(line)}", markup=False, highlight=False)
             status = 2 if exc.exit_code == CONFIGURATION_REFUSED else 1
         finally:
             # Shutdown is bounded (children get SIGTERM, then SIGKILL after 20 s): a second
@@ -169,9 +188,32 @@ class Part:
 
 
 class PartFailed(RuntimeError):
-    def __init__(self, reason: str, exit_code: int | None) -> None:
+    def __init__(self, reason: str, exit_code: int | None, log: Path | None = None) -> None:
         super().__init__(reason)
         self.exit_code = exit_code
+        self.log = log
+
+
+def last_lines(log: Path, count: int = 5) -> list[str]:
+    """The end of a child's log: why it did not start, for the terminal."""
+    try:
+        return log.read_text(errors="replace").splitlines()[-count:]
+    except OSError:
+        return []
+
+
+def readable(line: str) -> str:
+    """A JSON log line as a person reads it (level, logger, event, the exception's last
+    line); anything else as it is."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line
+    if not isinstance(record, dict):
+        return line
+    text = f"{record.get('level', '')} {record.get('logger', '')}: {record.get('event', '')}"
+    exception = str(record.get("exception", "")).strip()
+    return f"{text} ({exception.splitlines()[-1]})" if exception else text
 
 
 def until_serving(parts: list[Part], processes: list[ProcessChild],
@@ -184,8 +226,10 @@ def until_serving(parts: list[Part], processes: list[ProcessChild],
         for name, (part, process) in list(waiting.items()):
             code = process.exit_code()
             if code is not None:
-                raise PartFailed(f"the {name} did not start (exit status {code}; its output "
-                                 "is above)", code)
+                shown = ("its output is above" if process.log is None
+                         else f"the end of its log {process.log} is below")
+                raise PartFailed(f"the {name} did not start (exit status {code}; {shown})",
+                                 code, process.log)
             try:
                 if httpx.get(f"{part.url}/healthz", timeout=1.0).status_code == 200:
                     del waiting[name]

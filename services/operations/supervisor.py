@@ -15,10 +15,14 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import structlog
 from rich.console import Console
 
 from services.common.backoff import Backoff
+
+log = structlog.get_logger("joinedup.supervisor")
 
 CONFIGURATION_REFUSED = 2
 _STABLE_AFTER_SECONDS = 60.0
@@ -37,6 +41,7 @@ class Child:
     alive: Callable[[], bool]
     exit_code: Callable[[], int | None] = lambda: None
     after_restart: Callable[[], None] | None = None
+    log: Path | None = None  # where its output goes (None: the terminal)
     started_at: float = 0.0
     restarts: int = 0
     backoff: Backoff = field(default_factory=lambda: Backoff(1.0, 30.0))
@@ -45,14 +50,21 @@ class Child:
 
 @dataclass
 class ProcessChild:
-    """A `joinedup <command>` child process."""
+    """A `joinedup <command>` child process, its stdout and stderr appended to ``log`` (its
+    JSON log lines; the terminal stays for the stack's own messages) or inherited."""
 
     argv: list[str]
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(self.argv, env=self.env)
+        if self.log is None:
+            self.process = subprocess.Popen(self.argv, env=self.env)
+            return
+        with self.log.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(self.argv, env=self.env, stdout=out,
+                                            stderr=subprocess.STDOUT)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -79,9 +91,11 @@ class Supervisor:
                 code = child.exit_code()
                 if code == CONFIGURATION_REFUSED:
                     raise ConfigurationRefused(f"{child.name} refused its configuration "
-                                               f"(exit status {code}); see its output above")
+                                               f"(exit status {code}); see {_output(child)}")
                 delay = child.backoff.next()
                 child.restart_at = now + delay
+                log.warning("child stopped; starting it again", child=child.name,
+                            exit_status=code, retry_in=round(delay, 1))
                 self._console.print(f"[red]{child.name} stopped[/red] (exit status {code}); "
                                     f"starting it again in {delay:.1f}s")
             elif now >= child.restart_at:
@@ -97,5 +111,10 @@ class Supervisor:
                     child.restart_at = time.monotonic() + child.backoff.next()
                     continue
                 child.started_at = time.monotonic()
+                log.info("child started again", child=child.name, restarts=child.restarts)
                 self._console.print(f"[yellow]{child.name} started again[/yellow] "
                                     f"(restart {child.restarts})")
+
+
+def _output(child: Child) -> str:
+    return "its output above" if child.log is None else f"its log {child.log}"

@@ -30,6 +30,7 @@ from services.processor.catch_up import CatchUp
 from services.processor.clock import Clock, StreamClock, WallClock
 from services.processor.domain.rules import RulePack, default_pack_path, load_rule_pack
 from services.processor.entrypoints.intake import processor_intake
+from services.processor.metrics import PipelineMetrics, StateGauges
 from services.processor.opening import Opener
 from services.processor.pipeline import BatchProcessor, Forward
 from services.processor.read_models import Registry, read_models
@@ -53,15 +54,20 @@ class Processor:
     projector: AlertProjector
     health: Health
     catching_up: CatchUp
+    gauges: StateGauges | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
         """Admission and the intake until `stopping` is set, and beside them any read model
-        new to this database catching up from the archive."""
+        new to this database catching up from the archive, and the gauges read from
+        PostgreSQL kept fresh."""
         backoff = Backoff(self.settings.retry_initial_seconds, self.settings.retry_max_seconds)
+        refreshing = ([self.gauges.keep_refreshing(self.stopping,
+                                                   self.settings.metrics_refresh_seconds)]
+                      if self.gauges is not None else [])
         await asyncio.gather(self.admission.run(self.stopping), self.intake.run(self.stopping),
                              self.catching_up.keep_running(self.stopping, backoff,
-                                                           self.health))
+                                                           self.health), *refreshing)
 
     async def close(self) -> None:
         self.stopping.set()
@@ -139,10 +145,11 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
         await pool.close()
         raise
     opener = Opener(KeyRing(settings.key_encryption_key()))
+    registry = registry or CollectorRegistry()
     pipeline = BatchProcessor(
         pool, dead_letters, consumer=settings.processor_group, read_models=kept,
         forward=forwarder(producer, settings.topics.person_events, guard), opener=opener,
-        publish_alerts=alerts.publish if rules else None)
+        publish_alerts=alerts.publish if rules else None, metrics=PipelineMetrics(registry))
     catching_up = CatchUp(pool, kept, settings.processor_group,
                           settings.topics.person_events, opener=opener)
     metrics = ConsumerMetrics(registry)
@@ -155,4 +162,5 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     projector = AlertProjector(pool, dead_letters, health, settings.retry_initial_seconds,
                                settings.retry_max_seconds, stage.delivery)
     return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,
-                     intake, admission, projector, health, catching_up)
+                     intake, admission, projector, health, catching_up,
+                     gauges=StateGauges(pool, registry))

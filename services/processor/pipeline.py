@@ -30,7 +30,13 @@ import structlog
 
 from services.common import positions
 from services.common.db import DATABASE_UNAVAILABLE
-from services.common.dead_letters import DeadLetterTopic, Parked, Rejected, record_dead_letters
+from services.common.dead_letters import (
+    INTAKE,
+    DeadLetterTopic,
+    Parked,
+    Rejected,
+    record_dead_letters,
+)
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.common.positions import Move, PositionConflict
 from services.common.records import Message
@@ -42,6 +48,7 @@ from services.identity.codec import decode_identity_event
 from services.identity.lookup import after_writer, recorded
 from services.processor.adapters import read_model_positions, store
 from services.processor.adapters.store import Received
+from services.processor.metrics import PipelineMetrics
 from services.processor.opening import Opener, people_of
 from services.processor.read_models import Registry
 from services.processor.regroup import Regroup, regroup
@@ -97,7 +104,9 @@ Forward = Callable[[Sequence[tuple[Message, str]]], Awaitable[None]]
 class BatchProcessor:
     def __init__(self, pool: asyncpg.Pool, dead_letters: DeadLetterTopic, consumer: str,
                  read_models: Registry, forward: Forward, opener: Opener,
-                 publish_alerts: AlertPublisher | None = None) -> None:
+                 publish_alerts: AlertPublisher | None = None,
+                 metrics: PipelineMetrics | None = None) -> None:
+        self._metrics = metrics  # events applied by type (services/processor/metrics.py)
         self._pool = pool
         self._opener = opener
         self._forward = forward
@@ -141,18 +150,18 @@ class BatchProcessor:
             reason = f"processing failed: {type(exc).__name__}"
             log.error("message parked", topic=message.topic, partition=message.partition,
                       offset=message.offset, reason=reason)
-            parked = Parked(message.topic, message.partition, message.offset, reason)
-            await self._dead_letters.park([Rejected(parked, message.key, message.value)])
+            parked = await self._dead_letters.park(
+                [Rejected.of(message, reason, INTAKE, type(exc))])
             async with self._pool.acquire() as conn, conn.transaction():
                 steps = await read_model_positions.in_step(conn, self.read_models.names, [move])
-                await record_dead_letters(conn, [parked])
+                await record_dead_letters(conn, parked)
                 await read_model_positions.advance(conn, steps.in_step, [move])  # past it
                 await positions.advance(conn, self._consumer, [move])
             return BatchResult(parked=1)
 
     async def _apply(self, decoded: Decoded) -> BatchResult:
         received, rejected = decoded.received, decoded.rejected
-        await self._dead_letters.park(rejected)
+        parked = await self._dead_letters.park(rejected)
         result = BatchResult(parked=len(rejected))
         models = self.read_models
         # Batches and the deadline timer take turns on rule state (see RuleStage).
@@ -168,7 +177,7 @@ class BatchProcessor:
                     fresh = archived.fresh
                     clashes = [_clash(item) for item in archived.clashes]
                     if clashes:  # parked before the position moves past them
-                        await self._dead_letters.park(clashes)
+                        parked += await self._dead_letters.park(clashes)
                         rejected = [*rejected, *clashes]
                     alerts = await models.apply(conn, fresh, steps.in_step) if fresh else []
                     if decoded.regroups:  # decided by a transaction that may be open
@@ -181,7 +190,7 @@ class BatchProcessor:
                             log.warning("identity change not recorded; skipped",
                                         change=job.change.change_id, partition=job.partition)
                     result.alert_events = alerts
-                    await record_dead_letters(conn, [r.parked for r in rejected])
+                    await record_dead_letters(conn, parked)
                     await read_model_positions.advance(conn, steps.in_step, decoded.moves)
                     clocks = _clocks(fresh)
                     await positions.advance(conn, self._consumer, [
@@ -193,6 +202,8 @@ class BatchProcessor:
             models.committed()
         result.applied = len(fresh)
         result.duplicates = archived.duplicates
+        if self._metrics is not None:
+            self._metrics.applied((r.event.event_type for r in fresh), archived.duplicates)
         result.parked = len(rejected)
         if result.alert_events and self._publish_alerts is not None:
             try:
@@ -262,8 +273,7 @@ class BatchProcessor:
             else:
                 log.warning("message parked", topic=m.topic, partition=m.partition,
                             offset=m.offset, reason=reason)
-                rejected.append(Rejected(Parked(m.topic, m.partition, m.offset,
-                                                reason or "undecodable"), m.key, m.value))
+                rejected.append(Rejected.of(m, reason or "undecodable", INTAKE))
         return received, rejected, regroups
 
 
@@ -280,7 +290,9 @@ def _clash(item: Received) -> Rejected:
               "(event ids identify one event per agency)")
     log.warning("message parked", topic=item.topic, partition=item.partition,
                 offset=item.offset, reason=reason)
-    return Rejected(Parked(item.topic, item.partition, item.offset, reason),
+    if item.message is not None:
+        return Rejected.of(item.message, reason, INTAKE)
+    return Rejected(Parked(item.topic, item.partition, item.offset, reason, INTAKE.name),
                     item.event.person_key.encode(), item.body)
 
 

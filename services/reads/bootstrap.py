@@ -13,6 +13,7 @@ import structlog
 import uvicorn
 
 from projections.queries import reads as q
+from services.common.correlation import CorrelationMiddleware
 from services.common.db import BoundedPool, create_pool, wait_and_migrate
 from services.common.kafka import TopicGuard, ensure_topics, make_producer
 from services.common.outbox import OutboxPublisher
@@ -107,7 +108,8 @@ def server(settings: Settings, *, migrate: bool = True, **overrides: object) -> 
         "access_log": False, "proxy_headers": False, "server_header": False,
         "lifespan": "on"}
     options.update(overrides)
-    return uvicorn.Server(uvicorn.Config(create_app(settings, migrate=migrate), **options))  # type: ignore[arg-type]
+    app = CorrelationMiddleware(create_app(settings, migrate=migrate))  # ids on log lines
+    return uvicorn.Server(uvicorn.Config(app, **options))  # type: ignore[arg-type]
 
 
 async def serve(settings: Settings) -> None:

@@ -50,7 +50,9 @@ class EmbeddedPostgres:
                 check=True, capture_output=True, user=user)
         self.port = self.port or free_port()
         options = ["-c", "listen_addresses=127.0.0.1", "-p", str(self.port),
-                   "-c", f"unix_socket_directories={self.data_dir}", "-c", "max_connections=200"]
+                   "-c", f"unix_socket_directories={self.data_dir}", "-c", "max_connections=200",
+                   # a failed statement's DETAIL line can name a key's values (personal data)
+                   "-c", "log_error_verbosity=terse"]
         if not self.durable:
             options += ["-c", "fsync=off", "-c", "synchronous_commit=off",
                         "-c", "full_page_writes=off"]

@@ -1,7 +1,9 @@
 """The real gateway (`joinedup api`) and the real worker (`joinedup worker`) at DEBUG log no
 identifier value of any simulated person, whether the events came over HTTP or straight
 onto Kafka; with the libraries at their default level (INFO) and with them at DEBUG too, when
-the filter is all that stands between aiokafka's key/value lines and the log."""
+the filter is all that stands between aiokafka's key/value lines and the log (and those lines,
+logged inside a request, carry its correlation id). The helpers here start the processes for
+tests/integration/test_json_logs.py too."""
 
 from __future__ import annotations
 
@@ -32,7 +34,7 @@ from tests.integration.processor.conftest import publish, register_sources, wait
 pytestmark = pytest.mark.integration
 
 
-def _env(settings: Settings, data_dir: Path, port: int, library_level: str) -> dict[str, str]:
+def process_env(settings: Settings, data_dir: Path, port: int, library_level: str) -> dict[str, str]:
     return {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
@@ -45,6 +47,7 @@ def _env(settings: Settings, data_dir: Path, port: int, library_level: str) -> d
         "JOINEDUP_DATA_DIR": str(data_dir),
         "JOINEDUP_API_HOST": "127.0.0.1",
         "JOINEDUP_API_PORT": str(port),
+        "JOINEDUP_WORKER_HEALTH_PORT": str(free_port()),  # not the default: tests run in parallel
         "JOINEDUP_LOG_LEVEL": "DEBUG",
         "JOINEDUP_LOG_LIBRARY_LEVEL": library_level,
         "JOINEDUP_LOG_JSON": "true",
@@ -55,7 +58,7 @@ def _env(settings: Settings, data_dir: Path, port: int, library_level: str) -> d
 def running(command: str, env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`joinedup <command>` with its stdout and stderr both captured in `log`."""
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "services.operations.cli", command],
+        process = subprocess.Popen([sys.executable, "-m", "services.operations.cli", *command.split()],
                                    env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             yield process
@@ -63,21 +66,21 @@ def running(command: str, env: dict[str, str], log: Path) -> Iterator[subprocess
             stop_child(process, signal.SIGTERM, 30)
 
 
-async def _wait_ready(url: str, gateway: subprocess.Popen[bytes], timeout: float = 30) -> None:
+async def wait_ready(url: str, server: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     async with httpx.AsyncClient(base_url=url, timeout=2) as http:
         while asyncio.get_running_loop().time() < deadline:
-            assert gateway.poll() is None, "the gateway exited"
+            assert server.poll() is None, f"{url}: the server exited"
             try:
                 if (await http.get("/readyz")).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.2)
-    raise AssertionError("the gateway did not become ready")
+    raise AssertionError(f"{url}: the server did not become ready")
 
 
-async def _post_by_agency(url: str, tokens: dict[str, str], events: Sequence[AgencyEvent]) -> None:
+async def post_by_agency(url: str, tokens: dict[str, str], events: Sequence[AgencyEvent]) -> None:
     """Each agency's events with its own token (the gateway takes only the token's agency's)."""
     for agency, token in tokens.items():
         mine = [e for e in events if e.source.agency == agency]
@@ -118,11 +121,11 @@ async def test_debug_logs_hold_no_identifier_values(
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = _env(migrated, tmp_path, port, library_level)
+    env = process_env(migrated, tmp_path, port, library_level)
     gateway_log, worker_log = tmp_path / "gateway.log", tmp_path / "worker.log"
     with running("api", env, gateway_log) as gateway, running("worker", env, worker_log) as worker:
-        await _wait_ready(url, gateway)
-        await asyncio.gather(_post_by_agency(url, tokens, by_http), publish(migrated, by_kafka))
+        await wait_ready(url, gateway)
+        await asyncio.gather(post_by_agency(url, tokens, by_http), publish(migrated, by_kafka))
         await wait_for(pool, "SELECT count(*) FROM event_archive", len(events), timeout=60)
     assert {gateway.returncode, worker.returncode} <= {0, -signal.SIGTERM}  # clean shutdowns
 
@@ -146,3 +149,8 @@ async def test_debug_logs_hold_no_identifier_values(
     else:  # aiokafka printed keys and values, and the filter replaced them
         assert any("<redacted" in str(r.get("event")) for r in library_debug
                    if str(r["logger"]).startswith("aiokafka"))
+        # ...inside the requests that published them: those lines carry the requests' ids
+        outside = {r["correlation_id"] for r in gateway_records if r["logger"] == "uvicorn.error"}
+        sending = {r["correlation_id"] for r in gateway_records
+                   if str(r["event"]).startswith("Sending (key=")}
+        assert len(outside) == 1 and len(sending) > 1 and not sending & outside

@@ -29,6 +29,7 @@ from services.common.records import Message
 from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
 from services.processor.entrypoints.health import serve_health
+from services.processor.metrics import worker_registry
 
 log = structlog.get_logger("joinedup.worker")
 
@@ -50,7 +51,7 @@ def create_app(settings: Settings) -> faust.App:
     )
     health = Health()
     health.down("processor", "starting")
-    registry = CollectorRegistry()
+    registry = worker_registry()  # with the default process collectors
     started = asyncio.Event()
     holder: dict[str, Processor] = {}
 

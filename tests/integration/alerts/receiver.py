@@ -72,7 +72,7 @@ def receiver() -> Iterator[Receiver]:
     made = Receiver()
     port = free_port()
     config = uvicorn.Config(made.app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False, lifespan="off")
+                            access_log=False, lifespan="off", log_config=None)
     with serving(uvicorn.Server(config), "webhook receiver", port) as url:
         made.base = url
         yield made

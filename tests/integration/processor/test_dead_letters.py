@@ -53,7 +53,7 @@ async def test_malformed_messages_are_parked_with_reasons_and_later_events_appli
     parked = await read_topic(settings.kafka_bootstrap or "", settings.topics.dead_letter, 7)
     prison_topic = settings.topics.agency("hmp-leeds")
     from_prison = [r for r in parked
-                   if dict(r.headers)["joinedup-source-topic"].decode() == prison_topic]
+                   if dict(r.headers)["__connect.errors.topic"].decode() == prison_topic]
     reasons = [dict(r.headers)["joinedup-reason"].decode() for r in from_prison]
     assert len(reasons) == 6
     assert reasons[0] == "undecodable: not Avro single-object encoding (missing C3 01 marker)"
@@ -67,7 +67,7 @@ async def test_malformed_messages_are_parked_with_reasons_and_later_events_appli
     assert other == "refused: the agency is not registered to publish (or is disabled)"
     assert all(r.value is not None for r in parked)  # the original bytes, for re-driving
     assert from_prison[1].key == key
-    offsets = [int(dict(r.headers)["joinedup-source-offset"]) for r in from_prison]
+    offsets = [int(dict(r.headers)["__connect.errors.offset"]) for r in from_prison]
     assert offsets == sorted(offsets)
     rows = await running.pool.fetch(
         "SELECT reason FROM dead_letter WHERE topic = $1 ORDER BY kafka_offset", prison_topic)
