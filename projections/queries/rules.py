@@ -55,12 +55,13 @@ ON CONFLICT (person_key) DO UPDATE
 
 # Per partition: only partitions this worker owns and has caught up on are asked, each with
 # its own cut-off, so a worker replaying a backlog never fires a deadline that the person's
-# next event in the backlog would have met.
+# next event in the backlog would have met. Expectations a backfill still holds
+# (``history_of``, see queries/backfill.py) wait for its release instead.
 DUE_EXPECTATIONS = """
 SELECT e.state, e.kafka_partition FROM expectation AS e
 JOIN unnest($1::int[], $2::timestamptz[]) AS c(kafka_partition, cutoff)
   ON e.kafka_partition = c.kafka_partition
-WHERE e.status = 'open' AND e.due_at < c.cutoff
+WHERE e.status = 'open' AND e.due_at < c.cutoff AND e.state->>'history_of' IS NULL
 ORDER BY e.due_at LIMIT $3
 FOR UPDATE OF e SKIP LOCKED
 """

@@ -11,6 +11,11 @@ Live processing also delivers: it passes a ``LiveDelivery``, and each alert even
 the feed of the team it reached (and of the team it left), and the alert's wall-clock timer
 is set or cleared (``services/alerts/escalation.py``), in the same transaction. A rebuild,
 replay or dry run passes none: it writes the read model and nothing reaches anybody.
+
+A *historical* alert (raised from an onboarding agency's history before its cut-over,
+``services/processor/domain/backfill.py``) is recorded (``historical_alert``, beside the read model)
+and never delivered: it is not routed to a team, and has no feed row and no timer, so no
+stream, webhook or escalation ever sees it.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 
 from projections.queries import alerts as sql
+from projections.queries import backfill as backfill_sql
 from services.alerts.domain import Alert, Step, fold_alert_steps
 from services.alerts.escalation import KEEP, EscalationPolicy, Timer, timer_after
 from services.alerts.events import AlertEvent
 from services.alerts.outbox import add_to_outbox
 from services.alerts.routing import Routing
 from services.common.settings import Settings
+from services.processor.domain.backfill import historical as historical_raise
+from services.processor.domain.backfill import noted
 
 _COLUMNS = tuple(f.name for f in dataclasses.fields(Alert))
 
@@ -66,24 +74,52 @@ async def record_alert_events(conn: asyncpg.Connection, alerts: Sequence[AlertEv
     by alert event id); the topic is what other consumers, and later duty-team actions, use.
 
     A new alert is routed to its team here (``services/alerts/routing.py``), and the raise
-    carries the team: routes changed later apply to new alerts only."""
-    alerts = await route_raised(conn, alerts)
+    carries the team: routes changed later apply to new alerts only. A historical alert is
+    recorded as such here, and goes to no team."""
+    past = await historical_alerts(conn, alerts, record=True)
+    if past:
+        alerts = [noted(e) if e.action == "raised" and e.alert_id in past else e for e in alerts]
+    alerts = await route_raised(conn, alerts, past)
     await add_to_outbox(conn, alerts)
-    await project_alert_events(conn, alerts, delivery)
+    await project_alert_events(conn, alerts, delivery, past)
 
 
-async def route_raised(conn: asyncpg.Connection, events: Sequence[AlertEvent]
-                       ) -> list[AlertEvent]:
-    if not any(e.action == "raised" and e.team_id is None for e in events):
+async def historical_alerts(conn: asyncpg.Connection, events: Sequence[AlertEvent],
+                            record: bool = False) -> set[str]:
+    """The ids of the alerts among ``events``'s that are historical; with ``record``, the
+    raises found historical are recorded (``historical_alert``)."""
+    if not events:
+        return set()
+    cut_overs = {r["agency"]: r["cut_over"] for r in await conn.fetch(backfill_sql.CUT_OVERS)}
+    if not cut_overs:
+        return set()
+    found = [h for e in events if (h := historical_raise(e, cut_overs)) is not None]
+    if found and record:
+        await conn.execute(backfill_sql.RECORD_HISTORICAL, [h.alert_id for h in found],
+                           [h.agency for h in found], [h.cut_over for h in found],
+                           [h.raised_at for h in found])
+    ids = {h.alert_id for h in found}
+    others = sorted({e.alert_id for e in events} - ids)
+    if others:
+        ids.update(r["alert_id"] for r in await conn.fetch(backfill_sql.HISTORICAL_AMONG, others))
+    return ids
+
+
+async def route_raised(conn: asyncpg.Connection, events: Sequence[AlertEvent],
+                       historical: set[str] | frozenset[str] = frozenset()) -> list[AlertEvent]:
+    if not any(e.action == "raised" and e.team_id is None and e.alert_id not in historical
+               for e in events):
         return list(events)
     routing = Routing({r["route"]: r["team_id"] for r in await conn.fetch(sql.ROUTES)},
                       frozenset(r["team_id"] for r in await conn.fetch(sql.TEAM_IDS)))
     return [dataclasses.replace(e, team_id=routing.team_for(e.duty_team))
-            if e.action == "raised" and e.team_id is None else e for e in events]
+            if e.action == "raised" and e.team_id is None and e.alert_id not in historical
+            else e for e in events]
 
 
 async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertEvent],
-                               delivery: LiveDelivery | None = None) -> int:
+                               delivery: LiveDelivery | None = None,
+                               historical: set[str] | None = None) -> int:
     """Apply alert events to the read model once each; returns how many were new.
 
     The history, keyed by alert event id, says which events are new (as the event archive
@@ -116,6 +152,11 @@ async def project_alert_events(conn: asyncpg.Connection, events: Sequence[AlertE
             await conn.execute(sql.SAVE_ALERTS,
                                *([getattr(a, c) for a in changed.values()] for c in _COLUMNS))
         if delivery is not None:
+            if historical is None:
+                historical = await historical_alerts(conn, fresh)
+            if historical:  # recorded, never delivered
+                steps = [s for s in steps if s.event.alert_id not in historical]
+                changed = {a: v for a, v in changed.items() if a not in historical}
             await _deliver(conn, steps, loaded, changed, delivery)
     return len(new)
 

@@ -9,6 +9,7 @@ only on that person's events in log order, never on other people's or on timer t
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
@@ -17,17 +18,22 @@ import asyncpg
 import structlog
 
 from projections.queries import alerts as alerts_sql
+from projections.queries import backfill as backfill_sql
 from projections.queries import read_models as positions_sql
 from projections.queries import rules as rules_sql
 from services.alerts.events import AlertEvent
 from services.alerts.read_model import LiveDelivery, record_alert_events
 from services.common.db import DATABASE_UNAVAILABLE
+from services.common.events import AgencyEvent
 from services.common.health import Health
+from services.common.jsonable import from_jsonable
 from services.common.kafka import BROKER_UNAVAILABLE
 from services.identity.codec import IdentityEvent
 from services.processor.adapters import rules_store
 from services.processor.adapters.store import Received
 from services.processor.clock import Clock
+from services.processor.domain.backfill import CutOvers
+from services.processor.domain.backfill import history_of as history_of_agency
 from services.processor.domain.rules import (
     Expectation,
     Marker,
@@ -36,6 +42,7 @@ from services.processor.domain.rules import (
     RulePack,
     fire_due,
 )
+from services.processor.domain.rules.deadlines import released
 from services.processor.domain.rules.regrouping import corrected
 
 log = structlog.get_logger("joinedup.rules")
@@ -71,6 +78,9 @@ class RuleStage:
         self._pending: dict[str, PersonRuleState] = {}
         self._cache_size = cache_size
         self._lead_teams: dict[str, tuple[str | None, object]] = {}  # as loaded this batch
+        #: the onboarding backfills' cut-overs, read in each batch's transaction (a backfill
+        #: opened a moment ago counts from the next batch on)
+        self._cut_overs: CutOvers = {}
 
     def commit(self) -> None:
         if len(self._cache) + len(self._pending) > self._cache_size:
@@ -100,11 +110,17 @@ class RuleStage:
     async def load(self, conn: asyncpg.Connection, keys: Sequence[str],
                    batch: Sequence[Received]) -> dict[str, PersonRuleState]:
         latest = max(r.event.recorded_at for r in batch)
+        self._cut_overs = {r["agency"]: r["cut_over"]
+                           for r in await conn.fetch(backfill_sql.CUT_OVERS)}
         missing = [p for p in keys if p not in self._cache]
         states = await rules_store.load_states(conn, sorted(missing), latest, self.pack.horizon)
         states.update((p, self._cache[p]) for p in keys if p in self._cache)
         self._lead_teams = {p: (s.lead_team, s.lead_team_since) for p, s in states.items()}
         return states
+
+    def history_of(self, event: AgencyEvent) -> str | None:
+        """The agency whose backfilled history ``event`` is (this batch's record), or None."""
+        return history_of_agency(event.source.agency, event.recorded_at, self._cut_overs)
 
     async def save(self, conn: asyncpg.Connection,
                    states: Mapping[str, PersonRuleState | None], changes: Sequence[Outcome],
@@ -183,6 +199,10 @@ class DeadlineWatch:
     this worker owns and has caught up on are fired: while a backlog is being applied, a
     person's own next event decides (the engine fires what is due before applying it), so the
     alerts do not depend on how far behind the worker was.
+
+    Expectations an onboarding backfill holds (opened by an agency's history) are left alone
+    while it is open; once it is finished each tick releases them (the partition caught up,
+    so the history on the log has been applied) and they are judged like any other.
     """
 
     def __init__(self, pool: asyncpg.Pool, stage: RuleStage, clock: Clock,
@@ -197,6 +217,7 @@ class DeadlineWatch:
         self._caught_up = caught_up
         self._grace = grace
         self._health = health or Health()
+        self._batch = 1000  # expectations per transaction
 
     async def tick_safely(self) -> int:
         """One timer tick that never raises: the timer is a trigger and PostgreSQL holds the
@@ -233,13 +254,14 @@ class DeadlineWatch:
                             positions_sql.APPLIED_LIVE_ON, RULES, self._topic, partitions)]
                         if not partitions:  # the rules still catching up from the archive
                             return fired_total
+                        freed = await self._release(conn, partitions)
                         cutoffs = {p: at - self._grace for p, at in
                                    (await self._clock.now(conn, partitions)).items()}
-                        due = await rules_store.due_expectations(conn, cutoffs)
+                        due = await rules_store.due_expectations(conn, cutoffs, self._batch)
                         fired = []
                         for expectation, partition in due:
                             fired += fire_due(self._pack, [expectation], cutoffs[partition])
-                        partition_of = {e.person_key: p for e, p in due}
+                        partition_of = {e.person_key: p for e, p in (*freed, *due)}
                         await rules_store.save_expectations(conn, [e for e, _ in fired],
                                                             partition_of)
                         await record_alert_events(conn, [a for _, a in fired],
@@ -250,5 +272,18 @@ class DeadlineWatch:
                 log.info("deadlines passed", alerts=len(fired))
                 await self._publisher.publish()
             fired_total += len(fired)
-            if len(due) < 1000:
+            if len(due) < self._batch and len(freed) < self._batch:
                 return fired_total
+
+    async def _release(self, conn: asyncpg.Connection, partitions: list[int]
+                       ) -> list[tuple[Expectation, int]]:
+        """Held expectations of finished backfills on ``partitions``, released and saved (in
+        the tick's transaction: the due query then sees them as any other)."""
+        rows = await conn.fetch(backfill_sql.RELEASABLE, partitions, self._batch)
+        freed = [(released(from_jsonable(Expectation, json.loads(r["state"]))),
+                  r["kafka_partition"]) for r in rows]
+        await rules_store.save_expectations(conn, [e for e, _ in freed],
+                                            {e.person_key: p for e, p in freed})
+        if freed:
+            log.info("backfill finished: held deadlines released", expectations=len(freed))
+        return freed

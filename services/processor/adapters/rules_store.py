@@ -75,7 +75,8 @@ async def save_lead_teams(conn: asyncpg.Connection, states: Iterable[PersonRuleS
 
 async def due_expectations(conn: asyncpg.Connection, cutoffs: dict[int, datetime],
                            limit: int = 1000) -> list[tuple[Expectation, int]]:
-    """Open expectations due before their partition's cut-off, locked, with the partition."""
+    """Open expectations due before their partition's cut-off that no backfill holds,
+    locked, with the partition."""
     partitions = sorted(cutoffs)
     rows = await conn.fetch(sql.DUE_EXPECTATIONS, partitions, [cutoffs[p] for p in partitions],
                             limit)

@@ -27,7 +27,9 @@ H = timedelta(hours=1)
 async def clocked(migrated: Settings) -> AsyncIterator[tuple[Processor, ManualClock]]:
     """A processor whose deadline timer runs on a test clock, and an alert projector."""
     clock = ManualClock(f.T0)
-    processor = await build_processor(migrated, migrate=False, clock=clock)
+    # no publishing grace: these tests hold the timer to the exact deadline
+    exact = migrated.model_copy(update={"deadline_grace_seconds": 0.0})
+    processor = await build_processor(exact, migrate=False, clock=clock)
     await register_sources(processor.pool, [(s.agency, s.service_kind)
                                             for s in f.SOURCES.values()])
     intake = asyncio.create_task(processor.run())

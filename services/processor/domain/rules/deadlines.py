@@ -25,14 +25,21 @@ def fire_due(pack: RulePack, expectations: Iterable[Expectation],
 
     Strictly before ``now``: an event at exactly the deadline is on time (fulfilment is
     ``occurred_at <= due_at``), so it must not be pre-empted by an alert at that instant.
+    An expectation a backfill holds (``history_of``) waits for its release (``released``).
     """
     fired = []
     for expectation in expectations:
-        if expectation.status == OPEN and expectation.due_at < now:
+        if (expectation.status == OPEN and expectation.due_at < now
+                and expectation.history_of is None):
             at = expectation.alert_at
             done = dataclasses.replace(expectation, status=ALERTED, raised_at=at)
             fired.append((done, raised(done, at)))
     return fired
+
+
+def released(expectation: Expectation) -> Expectation:
+    """A held expectation once its backfill is finished: judged like any other from now on."""
+    return dataclasses.replace(expectation, history_of=None)
 
 
 def due_at(window: Window, seen: Seen) -> datetime | None:

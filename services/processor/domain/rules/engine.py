@@ -33,7 +33,7 @@ from services.processor.domain.rules.correlation import (
     triggers_for,
 )
 from services.processor.domain.rules.deadlines import due_at, fire_due
-from services.processor.domain.rules.model import Rule, RulePack
+from services.processor.domain.rules.model import Facts, Rule, RulePack
 from services.processor.domain.rules.relevance import (
     LEAD_CHANGE,
     Match,
@@ -65,11 +65,14 @@ from services.processor.domain.rules.wording import (
     stamp,
 )
 
-__all__ = ["Expectation", "Marker", "Outcome", "PersonRuleState", "apply_event", "fire_due"]
+__all__ = ["Expectation", "Marker", "Outcome", "PersonRuleState", "apply_event", "fire_due",
+           "outside_window"]
 
 
 def apply_event(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
-                now: datetime) -> Outcome:
+                now: datetime, history_of: str | None = None) -> Outcome:
+    """``history_of``: the agency whose backfilled history this event is (deadlines it opens
+    are held until that backfill is finished; services/processor/domain/backfill.py), or None."""
     now = max(now, event.recorded_at)
     interests = pack.interested_in(event.event_type)
     if not interests and event.event_type != LEAD_CHANGE[0] and settled(pack, state, now):
@@ -79,23 +82,23 @@ def apply_event(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
     concerned = matched(interests, seen.facts)
     if not concerned and not changes_lead(seen.facts) and settled(pack, state, now):
         return _unchanged(state)  # a type some rule reads, but none of their conditions hold
-    return _evaluate(pack, state, seen, now, concerned)
+    return _evaluate(pack, state, seen, now, concerned, history_of)
 
 
 def apply_event_to_every_rule(pack: RulePack, state: PersonRuleState, event: AgencyEvent,
-                              now: datetime) -> Outcome:
+                              now: datetime, history_of: str | None = None) -> Outcome:
     """``apply_event`` without its shortcuts (the event-type index, skipped rules, the
     unchanged state returned as it was): every matcher of every rule is tried and every rule
     visited. The reference that tests hold the shortcuts to."""
     seen = Seen(event.event_id, event.occurred_at, event.recorded_at, facts_of(event),
                 event.source.agency)
     concerned = [(rule, Match.of(rule, seen.facts)) for rule in pack.rules]
-    return _evaluate(pack, state, seen, max(now, event.recorded_at), concerned)
+    return _evaluate(pack, state, seen, max(now, event.recorded_at), concerned, history_of)
 
 
 def _evaluate(pack: RulePack, state: PersonRuleState, seen: Seen, now: datetime,
-              concerned: list[tuple[Rule, Match]]) -> Outcome:
-    run = _Run(pack, state, now)
+              concerned: list[tuple[Rule, Match]], history_of: str | None = None) -> Outcome:
+    run = _Run(pack, state, now, history_of)
     run.fire()
     run.note_lead_professional(seen)
     for rule, match in concerned:
@@ -111,11 +114,32 @@ def _unchanged(state: PersonRuleState) -> Outcome:
     return Outcome(state, [], [], [], [])
 
 
+def outside_window(rule: Rule, expectation: Expectation, facts: Facts,
+                   occurred_at: datetime) -> str | None:
+    """Why an event that the rule's expect matcher accepts still cannot meet ``expectation``
+    (it concerns another tracked thing, or happened before the window opened, the rule's
+    lookback included), in words; None when it meets it (on time or late: ``satisfy`` tells
+    which). The one decision, for the engine and for explanations (``trace.py``)."""
+    assert rule.expect is not None and rule.window is not None
+    keys = expectation.keys
+    if not rule.expect.correlates(facts, keys):
+        return "about another " + " and ".join(
+            f"{p.split('.', 1)[-1]} than the trigger's" for p in rule.expect.same
+            if facts.get(p) is None or facts.get(p) != keys.get(p))
+    opened = expectation.window_start - rule.window.lookback
+    if occurred_at < opened:
+        return (f"outside the window: it happened on {stamp(occurred_at)}, before the window "
+                f"opened on {stamp(opened)}")
+    return None
+
+
 class _Run:
     """The working copy of one person's state while one event is applied."""
 
-    def __init__(self, pack: RulePack, state: PersonRuleState, now: datetime) -> None:
+    def __init__(self, pack: RulePack, state: PersonRuleState, now: datetime,
+                 history_of: str | None = None) -> None:
         self.pack, self.now, self.person = pack, now, state.person_key
+        self.history_of = history_of  # deadlines this event opens are held by its backfill
         self.expectations = {e.expectation_id: e for e in state.expectations}
         self.markers = list(state.markers)
         self.marker_keys: set[tuple[str, str, str, str]] | None = None  # made when needed
@@ -176,8 +200,7 @@ class _Run:
         if rule.expect is None or rule.window is None or not match.expect:
             return
         for expectation in self.live(rule):
-            if (rule.expect.correlates(seen.facts, expectation.keys)
-                    and seen.occurred_at >= expectation.window_start - rule.window.lookback):
+            if outside_window(rule, expectation, seen.facts, seen.occurred_at) is None:
                 self.satisfy(expectation, seen)
 
     def satisfy(self, expectation: Expectation, seen: Seen) -> None:
@@ -314,7 +337,9 @@ class _Run:
             return
         track = rule.cancel.same if rule.cancel is not None else ()
         keys = {p: seen.facts.get(p) for p in (*rule.expect.same, *track)}
-        expectation = self.new(expectation_id, rule, seen, due, OPEN, keys, True)
+        expectation = dataclasses.replace(
+            self.new(expectation_id, rule, seen, due, OPEN, keys, True),
+            history_of=self.history_of)
         self.put(expectation)
         for marker in sorted(self.markers_of(rule, "cancel"), key=lambda m: m.occurred_at):
             if (rule.cancel is not None and rule.cancel.correlates(marker.facts, keys)
@@ -322,10 +347,9 @@ class _Run:
                 what = describe_event(marker.facts, marker.occurred_at)
                 self.close(expectation, WITHDRAWN, f"withdrawn: {what}", marker.event_id)
                 return
-        earliest = seen.occurred_at - rule.window.lookback
         candidates = [m for m in self.markers_of(rule, "fulfil")
-                      if not seen.same_event(m) and m.occurred_at >= earliest
-                      and rule.expect.correlates(m.facts, keys)]
+                      if not seen.same_event(m)
+                      and outside_window(rule, expectation, m.facts, m.occurred_at) is None]
         if candidates:  # it arrived before its trigger (out of order) or within the lookback
             first = min(candidates, key=lambda m: (m.occurred_at, m.event_id, m.agency))
             self.satisfy(expectation, Seen.of(first))

@@ -48,14 +48,25 @@ class Matcher:
     conditions: tuple[Condition, ...] = ()
     #: paths whose value must equal the trigger's (e.g. the same referral_id)
     same: tuple[str, ...] = ()
+    #: the event-type test as a condition, so that a miss always names the test that failed
+    type_test: Condition = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type_test", Condition("event_type", "in", self.event_types))
+
+    def miss(self, facts: Facts) -> Condition | None:
+        """The first test the facts fail (the event type, then each condition in order), or
+        None when they match. The one decision: ``matches`` is this, and an explanation
+        (``trace.py``) names the condition it returns."""
+        if facts.get("event_type") not in self.event_types:
+            return self.type_test
+        for condition in self.conditions:
+            if not condition.holds(facts):
+                return condition
+        return None
 
     def matches(self, facts: Facts) -> bool:
-        if facts.get("event_type") not in self.event_types:
-            return False
-        for condition in self.conditions:  # noqa: SIM110 (no generator: runs for every event)
-            if not condition.holds(facts):
-                return False
-        return True
+        return self.miss(facts) is None
 
     def correlates(self, facts: Facts, trigger: Facts) -> bool:
         return all(facts.get(p) is not None and facts.get(p) == trigger.get(p) for p in self.same)

@@ -58,10 +58,11 @@ def matched(interests: tuple[Interest, ...], facts: Facts) -> list[tuple[Rule, M
     for interest in interests:
         trigger, expect, cancel, contexts = (interest.trigger, interest.expect, interest.cancel,
                                              interest.contexts)
-        triggers = trigger is not None and trigger.matches(facts)
-        fulfils = expect is not None and expect.matches(facts)
-        cancels = cancel is not None and cancel.matches(facts)
-        opens = bool(contexts) and any(m.matches(facts) for m in contexts)
+        # ``miss`` rather than ``matches``: the same decision, one call fewer per event
+        triggers = trigger is not None and trigger.miss(facts) is None
+        fulfils = expect is not None and expect.miss(facts) is None
+        cancels = cancel is not None and cancel.miss(facts) is None
+        opens = bool(contexts) and any(m.miss(facts) is None for m in contexts)
         if triggers or fulfils or cancels or opens:
             found.append((interest.rule, Match(triggers, fulfils, cancels, opens)))
     return found
@@ -77,7 +78,7 @@ def settled(pack: RulePack, state: PersonRuleState, now: datetime) -> bool:
     kept_closed, kept_alerted = now - pack.horizon, now - pack.resolve_late_within
     for expectation in state.expectations:
         if expectation.status == OPEN:
-            if expectation.due_at < now:
+            if expectation.due_at < now and expectation.history_of is None:  # held: waits
                 return False
         elif expectation.due_at < (kept_alerted if expectation.status == ALERTED
                                    else kept_closed):

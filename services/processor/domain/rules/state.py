@@ -59,6 +59,9 @@ class Expectation:
     evidence: tuple[str, ...] = ()
     #: where the trigger happened (its source's area, an ONS code): a panel's area
     area: str | None = None
+    #: opened by this agency's history while it backfills (services/processor/domain/backfill.py):
+    #: held, judged by neither a later event nor the timer until the timer releases it
+    history_of: str | None = None
 
     @property
     def alert_at(self) -> datetime:
