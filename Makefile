@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install browser demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-identity bench-reads bench-duty clean
+.PHONY: install browser demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-what-if bench-identity bench-explain bench-backfill bench-reads bench-duty clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,15 @@ bench-identity: install  ## admission with the identity step vs raw aiokafka con
 
 bench-rebuild: install   ## joinedup rebuild from the archive vs COPY, per-stage µs (~1M events)
 	$(PY) -m benchmarks.bench_rebuild
+
+bench-what-if: install   ## joinedup what-if (a window shortened) vs COPY and raw aiokafka (~1M events)
+	$(PY) -m benchmarks.bench_what_if
+
+bench-explain: install   ## joinedup explain, one person with 500 events: p50/p95 ms vs the archive read and the engine fold
+	$(PY) -m benchmarks.bench_explain
+
+bench-backfill: install  ## a year of one agency's history as backfill vs live; the timer's release vs its live tick
+	$(PY) -m benchmarks.bench_backfill --people 2000 --months 12
 
 bench-reads: install     ## read API p50/p99, 200-entry timeline, filtered and audited, vs the bare query
 	$(PY) -m benchmarks.bench_reads

@@ -25,7 +25,11 @@ from services.common.logging import configure_logging, logging_config  # noqa: E
 from services.common.settings import Settings  # noqa: E402
 from services.identity.cli import register_commands as register_person_commands  # noqa: E402
 from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
+from services.operations.backfill_cli import register_commands as register_backfill_commands  # noqa: E402
+from services.operations.dead_letters_cli import register_commands as register_dead_letter_commands  # noqa: E402
+from services.operations.investigate_cli import register_commands as register_investigate_commands  # noqa: E402
 from services.operations.parser import CommandParser, fail  # noqa: E402
+from services.operations.what_if_cli import register_commands as register_what_if_commands  # noqa: E402
 from services.reads.cli import register_commands as register_read_commands  # noqa: E402
 from services.stack.local import load_stack_env  # noqa: E402
 
@@ -276,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     register_read_commands(sub, _settings)
     register_webhook_commands(sub, _settings)
     register_duty_commands(sub, _settings)
+    register_backfill_commands(sub, _settings)
+    register_dead_letter_commands(sub, _settings)
+    register_what_if_commands(sub, _settings)
+    register_investigate_commands(sub, _settings)
     return parser
 
 

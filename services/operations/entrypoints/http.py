@@ -12,6 +12,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends
 
+from services.operations.entrypoints.dead_letters import dead_letter_routes
+from services.operations.entrypoints.people import people_routes
+from services.operations.entrypoints.what_if import what_if_routes
 from services.reads.domain.audit import Caller
 from services.reads.entrypoints.http import caller
 from services.reads.lookup import ReadRefused
@@ -30,7 +33,11 @@ async def operator(who: Annotated[Caller, Depends(caller)]) -> Caller:
 Operator = Annotated[Caller, Depends(operator)]
 
 #: Each returns the router of one feature (prefix ``/v1/operations``, tag ``operations``).
-ROUTERS: list[Callable[[], APIRouter]] = []
+ROUTERS: list[Callable[[], APIRouter]] = [
+    dead_letter_routes,
+    what_if_routes,
+    people_routes,
+]
 
 
 def operations_routes() -> list[APIRouter]:
