@@ -4,6 +4,11 @@
 #                       and writes each event to the topic of the agency it authenticated);
 #   joinedup-processor  reads every agency topic (admission), writes and reads person-events,
 #                       alerts and dead-letter, and uses the processor's consumer groups.
+#   joinedup-operations the read API's operations routes and `joinedup dead-letters|what-if|
+#                       replay`: reads every topic (show, --source log) and re-drives a dead
+#                       letter to the topic it was parked from (docs/dead-letters.md). Each
+#                       re-drive is audited; give this principal only to operations staff's
+#                       tools.
 # Nobody else may write person-events: it is what every read model folds, and only admission
 # (which checked each event against the topic it came on) writes it.
 set -euo pipefail
@@ -29,3 +34,11 @@ done
 acl --allow-principal User:joinedup-processor --operation Read \
     --group "${prefix}" --resource-pattern-type prefixed
 acl --allow-principal User:joinedup-processor --operation IdempotentWrite --cluster
+
+acl --allow-principal User:joinedup-operations --operation Read --operation Describe \
+    --topic "${prefix}." --resource-pattern-type prefixed
+acl --allow-principal User:joinedup-operations --operation Write \
+    --topic "${prefix}.agency-events." --resource-pattern-type prefixed
+for topic in person-events alerts; do
+  acl --allow-principal User:joinedup-operations --operation Write --topic "${prefix}.${topic}"
+done

@@ -31,6 +31,7 @@ from services.operations.backfill_store import (
     finish_backfill,
     open_backfill,
 )
+from services.operations.parser import moment
 from services.processor.domain.backfill import BackfillRefused
 
 SettingsFactory = Callable[[], Settings]
@@ -44,7 +45,7 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     verbs = backfill.add_subparsers(dest="verb", required=True)
     start = verbs.add_parser("start", help="open a backfill before the agency publishes: its "
                                            "events recorded before --until are history")
-    start.add_argument("--until", required=True, type=_moment,
+    start.add_argument("--until", required=True, type=moment,
                        help="the cut-over (ISO 8601, UTC if no zone): events recorded before "
                             "it are history, from it on live")
     upload = verbs.add_parser("upload", help="publish the agency's history (JSON lines, the "
@@ -163,14 +164,6 @@ def _named(by: str) -> None:
     if not by.strip():
         raise BackfillRefused("--by must name who is doing it")
 
-
-def _moment(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date and time: {text!r} (ISO 8601, e.g. 2026-03-02T09:00)") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _say(text: str) -> None:

@@ -28,7 +28,7 @@ from services.ingest.cli import register_commands as register_ingest_commands  #
 from services.operations.backfill_cli import register_commands as register_backfill_commands  # noqa: E402
 from services.operations.dead_letters_cli import register_commands as register_dead_letter_commands  # noqa: E402
 from services.operations.investigate_cli import register_commands as register_investigate_commands  # noqa: E402
-from services.operations.parser import CommandParser, fail  # noqa: E402
+from services.operations.parser import CommandParser, fail, moment, positive  # noqa: E402
 from services.operations.what_if_cli import register_commands as register_what_if_commands  # noqa: E402
 from services.reads.cli import register_commands as register_read_commands  # noqa: E402
 from services.stack.local import load_stack_env  # noqa: E402
@@ -181,23 +181,6 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
-
-
-def _moment(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date and time: {text!r} (ISO 8601, e.g. 2026-01-05T09:00)") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _json(record: dict) -> str:
@@ -230,9 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="do not start the ingest gateway or the read API")
     demo = add("demo", cmd_demo, "start the stack, stream a simulated population, show results")
     for p in (demo,):
-        p.add_argument("--people", type=_positive, default=300,
+        p.add_argument("--people", type=positive, default=300,
                        help="how many simulated people")
-        p.add_argument("--months", type=_positive, default=6,
+        p.add_argument("--months", type=positive, default=6,
                        help="how many months of their lives")
         p.add_argument("--seed", type=int, default=7,
                        help="the simulation's seed (the same seed, the same population)")
@@ -243,11 +226,11 @@ def build_parser() -> argparse.ArgumentParser:
     add("api", cmd_api, "run the HTTP ingest gateway")
     add("read-api", cmd_read_api, "run the read API (a person's records, filtered and audited)")
     sim = add("simulate", cmd_simulate, "generate a synthetic population")
-    sim.add_argument("--people", type=_positive, default=100, help="how many people")
-    sim.add_argument("--months", type=_positive, default=6, help="how many months")
+    sim.add_argument("--people", type=positive, default=100, help="how many people")
+    sim.add_argument("--months", type=positive, default=6, help="how many months")
     sim.add_argument("--seed", type=int, default=1,
                      help="the seed (the same seed, the same population)")
-    sim.add_argument("--start", type=_moment, default=datetime(2026, 1, 5, tzinfo=UTC),
+    sim.add_argument("--start", type=moment, default=datetime(2026, 1, 5, tzinfo=UTC),
                      help="when the simulated history starts (ISO 8601, UTC if no zone)")
     sim.add_argument("--publish", action="store_true", help="publish to the agency topic")
     sim.add_argument("--out", help="write the events as JSON lines to this file")
@@ -259,7 +242,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb.add_argument("--source", choices=("archive", "log"), default="archive",
                     help="read the event archive (default; dependable, spans replaced logs) "
                          "or the Kafka log (rebuilds the archive too)")
-    rb.add_argument("--batch-size", type=_positive, default=2000,
+    rb.add_argument("--batch-size", type=positive, default=2000,
                     help="archived events per transaction")
     rb.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                     help="processes over disjoint partitions (default: one per core)")

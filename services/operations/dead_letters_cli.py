@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Callable
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -22,6 +22,7 @@ from services.common.commands import run_on_database
 from services.common.dead_letters import STAGES
 from services.common.settings import Settings
 from services.operations.dead_letters import STATUSES, DeadLetters, Filter, Shown
+from services.operations.parser import moment
 from services.reads.domain.audit import Caller
 from services.reads.lookup import ReadRefused
 
@@ -90,14 +91,6 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError("must be 1 to 10000")
     return value
 
-
-def moment(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date and time: {text!r} (ISO 8601, e.g. 2026-01-05T09:00)") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _dump(value: Any) -> None:

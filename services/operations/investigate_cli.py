@@ -25,6 +25,7 @@ from services.identity.key_ring import KeyRing
 from services.identity.operator import OperatorError, parse_person_id
 from services.operations import investigate
 from services.operations.investigate import Investigation
+from services.operations.parser import moment
 from services.processor.bootstrap import load_pack
 from services.processor.domain.rules import RuleFileError
 from services.processor.domain.rules.explain import render_trace, trace_json
@@ -40,14 +41,6 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     _as_of(sub, settings)
     _replay_person(sub, settings)
 
-
-def _moment(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date and time: {text!r} (ISO 8601, e.g. 2026-03-05T09:00)") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def _common(p: argparse.ArgumentParser, purpose: str | None) -> None:
@@ -84,7 +77,7 @@ def _explain(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None
                        "person: the engine's fold of their archived events, traced (audited)")
     _common(p, None)
     p.add_argument("--rule", help="only this rule (its id in the rule pack)")
-    p.add_argument("--at", type=_moment, help="as known at this time (ISO 8601, UTC if no "
+    p.add_argument("--at", type=moment, help="as known at this time (ISO 8601, UTC if no "
                    "zone): only events recorded and archived by then, deadlines judged then "
                    "(default: every event, deadlines judged now)")
 
@@ -106,7 +99,7 @@ def _as_of(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
     p = sub.add_parser("as-of", help="a person's timeline, open expectations and alerts as "
                        "joinedup knew them at a time (audited)")
     _common(p, "investigation")
-    p.add_argument("--at", type=_moment, required=True,
+    p.add_argument("--at", type=moment, required=True,
                    help="the moment (ISO 8601, UTC if no zone)")
 
     def handle(args: argparse.Namespace) -> int:

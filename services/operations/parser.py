@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import errno
 import sys
+from datetime import UTC, datetime
 from typing import NoReturn
 
 import asyncpg
@@ -66,3 +67,24 @@ def what_went_wrong(exc: BaseException) -> str:
 def fail(command: str, exc: BaseException) -> int:
     sys.stderr.write(f"joinedup {command}: {what_went_wrong(exc)}\n")
     return 1
+
+
+def moment(text: str) -> datetime:
+    """An option's date and time: ISO 8601, UTC when it names no zone."""
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"not a date and time: {text!r} (ISO 8601, e.g. 2026-01-05T09:00)") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
+
+
+def positive(text: str) -> int:
+    """An option's count: a whole number, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value

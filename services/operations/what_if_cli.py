@@ -11,7 +11,6 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +22,7 @@ from services.common.runtime import tune_for_streaming
 from services.common.settings import Settings
 from services.identity.key_ring import KeyRing
 from services.operations.dry_run import History, archived, logged, what_if_report
+from services.operations.parser import moment, positive
 from services.operations.replay import Replay, replay
 from services.processor.bootstrap import load_pack
 from services.processor.domain.rules import RuleFileError, load_rule_pack
@@ -39,23 +39,6 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
     _replay(sub, settings)
 
 
-def moment(text: str) -> datetime:
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"not a date and time: {text!r} (ISO 8601, e.g. 2026-01-05T09:00)") from None
-    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return value
 
 
 def _common(p: argparse.ArgumentParser) -> None:

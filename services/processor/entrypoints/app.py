@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from typing import Any
 
 import faust
@@ -91,7 +92,8 @@ def create_app(settings: Settings) -> faust.App:
         async for batch in stream.take_events(500, within=0.05):
             await running.projector.project([
                 Message(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                        e.message.value, int((e.message.timestamp or 0) * 1000))
+                        e.message.value, int((e.message.timestamp or 0) * 1000),
+                        _headers(e.message.headers))
                 for e in batch])
 
     @app.timer(settings.timer_interval_seconds)
@@ -120,3 +122,11 @@ async def _start(settings: Settings, health: Health, registry: CollectorRegistry
         with contextlib.suppress(*BROKER_UNAVAILABLE, *DATABASE_UNAVAILABLE):
             await running.alerts.publish()  # whatever a previous run left in the outbox
         return running
+
+
+def _headers(headers: Any) -> tuple[tuple[str, bytes], ...]:
+    """Faust gives a record's headers as a list of pairs or a mapping (kept on a dead letter)."""
+    if not headers:
+        return ()
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(k), bytes(v or b"")) for k, v in pairs)
