@@ -4,12 +4,12 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed-stamp
 
-.PHONY: install browser demo up test unit integration lint bench bench-rules bench-ingest bench-rebuild bench-what-if bench-identity bench-explain bench-backfill bench-reads bench-duty clean
+.PHONY: install browser demo up test unit integration lint validate-kubernetes lock bench bench-rules bench-ingest bench-rebuild bench-what-if bench-identity bench-explain bench-backfill bench-reads bench-duty bench-scale-out clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,local]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,11 +28,19 @@ demo: install            ## embedded stack, simulated population, timelines, ale
 up: install              ## the local stack: processor, gateway, read API, duty service, until Ctrl-C
 	$(VENV)/bin/joinedup up
 
-test: $(STAMP) browser lint  ## lint, then every test (unit, integration, e2e) on real servers
+test: $(STAMP) browser lint validate-kubernetes  ## lint, then every test (unit, integration, e2e) on real servers
 	$(PY) -m pytest -q -p no:cacheprovider
 
 unit: install
 	$(PY) -m pytest -q tests/unit
+
+validate-kubernetes: install  ## render deploy/kubernetes (base, overlays) and check it against the Kubernetes and CRD schemas
+	$(PY) deploy/kubernetes/validate.py
+
+lock: install            ## requirements.lock: the production image's versions, with hashes (keeps pins; --upgrade moves them)
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-find-links --no-emit-index-url --no-emit-trusted-host \
+		--output-file requirements.lock $(LOCK_FLAGS) pyproject.toml
 
 lint: install
 	$(VENV)/bin/ruff check services projections schemas tests benchmarks
@@ -68,6 +76,9 @@ bench-reads: install     ## read API p50/p99, 200-entry timeline, filtered and a
 
 bench-duty: install browser  ## publish -> team stream / webhook p50/p99 under load; a 1,000-alert board
 	$(PY) -m benchmarks.bench_duty
+
+bench-scale-out: install  ## one and two worker processes over the same backlog vs raw aiokafka
+	$(PY) -m benchmarks.bench_scale_out
 
 clean:
 	rm -rf $(VENV) .joinedup .pytest_cache .mypy_cache .ruff_cache

@@ -8,7 +8,8 @@
 #                       replay`: reads every topic (show, --source log) and re-drives a dead
 #                       letter to the topic it was parked from (docs/dead-letters.md). Each
 #                       re-drive is audited; give this principal only to operations staff's
-#                       tools.
+#                       tools (and the read API, which records governance events).
+#   joinedup-duty       the duty service: writes alerts (what duty teams do).
 # Nobody else may write person-events: it is what every read model folds, and only admission
 # (which checked each event against the topic it came on) writes it.
 set -euo pipefail
@@ -25,6 +26,12 @@ acl --allow-principal User:joinedup-gateway --operation Write --operation Descri
 acl --allow-principal User:joinedup-gateway --operation Read --operation Describe \
     --topic "${prefix}.agency-events." --resource-pattern-type prefixed  # reads writes back
 acl --allow-principal User:joinedup-gateway --operation IdempotentWrite --cluster
+# HMPPS domain events (docs/formats-hmpps.md): the SNS endpoint writes them as published, and
+# the gateway's HMPPS intake reads them back (group <processor_group>-hmpps) to map them.
+acl --allow-principal User:joinedup-gateway --operation Write --operation Read \
+    --operation Describe --topic "${prefix}.hmpps-domain-events." --resource-pattern-type prefixed
+acl --allow-principal User:joinedup-gateway --operation Read \
+    --group "${prefix}" --resource-pattern-type prefixed
 
 acl --allow-principal User:joinedup-processor --operation Read --operation Describe \
     --topic "${prefix}." --resource-pattern-type prefixed
@@ -39,6 +46,18 @@ acl --allow-principal User:joinedup-operations --operation Read --operation Desc
     --topic "${prefix}." --resource-pattern-type prefixed
 acl --allow-principal User:joinedup-operations --operation Write \
     --topic "${prefix}.agency-events." --resource-pattern-type prefixed
-for topic in person-events alerts; do
+# ...and the read API (which runs as operations) records governance events.
+for topic in person-events alerts governance; do
   acl --allow-principal User:joinedup-operations --operation Write --topic "${prefix}.${topic}"
 done
+
+# joinedup-duty (the duty service): publishes what duty teams do to alerts.
+acl --allow-principal User:joinedup-duty --operation Describe \
+    --topic "${prefix}." --resource-pattern-type prefixed
+acl --allow-principal User:joinedup-duty --operation Write --topic "${prefix}.alerts"
+acl --allow-principal User:joinedup-duty --operation IdempotentWrite --cluster
+
+# Every service lists the topics before writing (it never writes to one the broker does not
+# list): Describe on all of joinedup's topics for the gateway too.
+acl --allow-principal User:joinedup-gateway --operation Describe \
+    --topic "${prefix}." --resource-pattern-type prefixed

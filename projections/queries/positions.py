@@ -53,3 +53,9 @@ PARTITION_CLOCKS = """
 SELECT partition, stream_clock FROM consumer_position
 WHERE consumer = $1 AND topic = $2 AND partition = ANY($3::int[])
 """
+
+# Every partition a consumer group tracks, wherever its members are (the deadline timer asks
+# whether admission, across the whole group, has forwarded everything: processor/upstream.py).
+GROUP_POSITIONS = """
+SELECT topic, partition, next_offset FROM consumer_position WHERE consumer = $1
+"""

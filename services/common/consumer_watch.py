@@ -45,8 +45,7 @@ class ConsumerWatch:
         self._state: dict[TopicPartition, Progress] = {}
         self._exported: set[TopicPartition] = set()
         self._failing = False
-        _, bootstrap = settings.require_servers()
-        self._ends = LogEnds(bootstrap)
+        self._ends = LogEnds(settings)
 
     async def run(self, stopping: asyncio.Event) -> None:
         try:

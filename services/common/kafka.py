@@ -1,4 +1,8 @@
-"""Kafka edges shared by every service: topic creation and producers."""
+"""Kafka edges shared by every service: the client factories, topic creation.
+
+Every producer, consumer, admin and bare client of the project is built here (a unit test
+checks that nothing else constructs one), so each gets the settings' TLS and SASL options
+(services/common/kafka_security.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +11,42 @@ import contextlib
 import functools
 from collections.abc import Iterable, Sequence
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner, murmur2
 
+from services.common.kafka_security import client_security
 from services.common.settings import Settings
+
+
+def _bootstrap(settings: Settings) -> str:
+    """The cluster's address (a Kafka client needs no database)."""
+    if not settings.kafka_bootstrap:
+        raise RuntimeError("no Kafka broker configured: run `joinedup up` or set "
+                           "KAFKA_BOOTSTRAP_SERVERS")
+    return settings.kafka_bootstrap
+
+
+def make_consumer(settings: Settings, *topics: str, **options: object) -> AIOKafkaConsumer:
+    """A consumer of the settings' cluster, connecting as the settings say."""
+    bootstrap = _bootstrap(settings)
+    return AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap,
+                            **{**options, **client_security(settings)})  # type: ignore[arg-type]
+
+
+def make_admin(settings: Settings, **options: object) -> AIOKafkaAdminClient:
+    bootstrap = _bootstrap(settings)
+    return AIOKafkaAdminClient(bootstrap_servers=bootstrap,
+                               **{**options, **client_security(settings)})  # type: ignore[arg-type]
+
+
+def make_client(settings: Settings, **options: object) -> AIOKafkaClient:
+    """A bare client (metadata and raw requests)."""
+    bootstrap = _bootstrap(settings)
+    return AIOKafkaClient(bootstrap_servers=bootstrap,
+                          **{**options, **client_security(settings)})  # type: ignore[arg-type]
 
 
 async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = None,
@@ -23,9 +57,8 @@ async def ensure_topics(settings: Settings, topics: tuple[str, ...] | None = Non
     Create a topic before anything writes to it: Tansu acknowledges writes to a topic that
     does not exist and keeps none of them, and a topic it auto-created on a metadata request
     breaks when it is then created explicitly."""
-    _, bootstrap = settings.require_servers()
     topics = (*(topics or settings.topics.all()), *(settings.topics.agency(a) for a in agencies))
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = make_admin(settings)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -58,7 +91,7 @@ def key_partitioner(key: bytes | None, all_partitions: Sequence[int],
 
 def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
     """A producer that only reports success once every in-sync replica has the write."""
-    _, bootstrap = settings.require_servers()
+    bootstrap = _bootstrap(settings)
     options: dict[str, object] = {
         "bootstrap_servers": bootstrap,
         "partitioner": key_partitioner,
@@ -69,6 +102,7 @@ def make_producer(settings: Settings, **overrides: object) -> AIOKafkaProducer:
         "max_batch_size": 256 * 1024,
     }
     options.update(overrides)
+    options.update(client_security(settings))
     return AIOKafkaProducer(**options)  # type: ignore[arg-type]
 
 

@@ -20,10 +20,13 @@ from collections.abc import Collection
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from services.common.kafka import make_consumer
+from services.common.settings import Settings
+
 
 class LogEnds:
-    def __init__(self, bootstrap: str) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
         self._consumer: AIOKafkaConsumer | None = None
         self._assigned: frozenset[TopicPartition] = frozenset()
 
@@ -64,8 +67,8 @@ class LogEnds:
 
     async def _assign(self, wanted: list[TopicPartition]) -> AIOKafkaConsumer:
         if self._consumer is None:
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=self._bootstrap, group_id=None, enable_auto_commit=False,
+            consumer = make_consumer(
+                self._settings, group_id=None, enable_auto_commit=False,
                 auto_offset_reset="earliest", fetch_max_wait_ms=10,
                 max_partition_fetch_bytes=64 * 1024, fetch_max_bytes=1024 * 1024)
             await consumer.start()
@@ -82,10 +85,12 @@ class LogEnds:
             await consumer.stop()
 
 
-async def log_ends(bootstrap: str, partitions: Collection[TopicPartition],
+async def log_ends(cluster: Settings | str, partitions: Collection[TopicPartition],
                    timeout: float = 5.0) -> dict[TopicPartition, int]:
-    """One measurement with a consumer of its own."""
-    ends = LogEnds(bootstrap)
+    """One measurement with a consumer of its own. `cluster` may be a bootstrap address,
+    connecting as the environment's settings say (JOINEDUP_KAFKA_SECURITY_PROTOCOL...)."""
+    settings = Settings(kafka_bootstrap=cluster) if isinstance(cluster, str) else cluster
+    ends = LogEnds(settings)
     try:
         return await ends.measure(partitions, timeout)
     finally:

@@ -18,11 +18,13 @@ import asyncio
 from dataclasses import dataclass
 from typing import Literal
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
+from services.common.kafka import make_consumer
 from services.common.positions import Tracked
 from services.common.records import Message
+from services.common.settings import Settings
 
 Kind = Literal["same", "replaced", "unverified"]
 
@@ -37,7 +39,7 @@ class Verdict:
 SAME_START = Verdict("same", "nothing applied yet")
 
 
-async def verify(bootstrap: str, tracked: dict[TopicPartition, Tracked],
+async def verify(settings: Settings, tracked: dict[TopicPartition, Tracked],
                  log_starts: dict[TopicPartition, int], timeout: float = 10.0,
                  **consumer_options: object) -> dict[TopicPartition, Verdict]:
     """A verdict for every partition in `tracked`, given each log's start offset."""
@@ -53,15 +55,15 @@ async def verify(bootstrap: str, tracked: dict[TopicPartition, Tracked],
         else:
             wanted[tp] = row
     if wanted:
-        verdicts.update(await _read_anchors(bootstrap, wanted, timeout, consumer_options))
+        verdicts.update(await _read_anchors(settings, wanted, timeout, consumer_options))
     return verdicts
 
 
-async def _read_anchors(bootstrap: str, wanted: dict[TopicPartition, Tracked], timeout: float,
+async def _read_anchors(settings: Settings, wanted: dict[TopicPartition, Tracked], timeout: float,
                         options: dict[str, object]) -> dict[TopicPartition, Verdict]:
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
-        auto_offset_reset="none", fetch_max_wait_ms=100, **options)  # type: ignore[arg-type]
+    consumer = make_consumer(
+        settings, group_id=None, enable_auto_commit=False, auto_offset_reset="none",
+        fetch_max_wait_ms=100, **options)
     await consumer.start()
     verdicts: dict[TopicPartition, Verdict] = {}
     try:

@@ -120,6 +120,43 @@ class Settings(BaseSettings):
     # How soon a pattern subscription sees a new topic (a newly registered agency's).
     kafka_metadata_max_age_ms: int = 30_000
 
+    # --- Kafka client security (docs/deploy-compose.md): every producer,
+    # consumer and admin client joinedup builds, Faust's included, gets these through
+    # services/common/kafka.py. PLAINTEXT suits the embedded broker; a shared cluster wants
+    # SASL_SSL (SCRAM-SHA-512) or SSL with a client certificate.
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = (
+        "PLAINTEXT")
+    kafka_ssl_cafile: Path | None = None     # None: the system's trusted CAs
+    kafka_ssl_certfile: Path | None = None   # a client certificate (mutual TLS), PEM
+    kafka_ssl_keyfile: Path | None = None    # its private key, PEM
+    kafka_ssl_key_password: SecretStr | None = None
+    kafka_ssl_check_hostname: bool = True
+    # OAUTHBEARER reads a bearer token from kafka_sasl_oauth_token_file at each login (a
+    # projected service-account token, or one a sidecar refreshes).
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN", "OAUTHBEARER"] = (
+        "SCRAM-SHA-512")
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
+    kafka_sasl_oauth_token_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _kafka_security_is_complete(self) -> Settings:
+        # RuntimeError, not ValueError: pydantic passes it through unwrapped, so the command
+        # line prints this one line instead of "1 validation error for Settings".
+        protocol, mechanism = self.kafka_security_protocol, self.kafka_sasl_mechanism
+        if protocol.startswith("SASL_") and mechanism == "OAUTHBEARER":
+            if self.kafka_sasl_oauth_token_file is None:
+                raise RuntimeError(f"JOINEDUP_KAFKA_SECURITY_PROTOCOL={protocol} with "
+                                   "OAUTHBEARER needs JOINEDUP_KAFKA_SASL_OAUTH_TOKEN_FILE")
+        elif protocol.startswith("SASL_") and not (
+                self.kafka_sasl_username and self.kafka_sasl_password.get_secret_value()):
+            raise RuntimeError(f"JOINEDUP_KAFKA_SECURITY_PROTOCOL={protocol} needs "
+                               "JOINEDUP_KAFKA_SASL_USERNAME and JOINEDUP_KAFKA_SASL_PASSWORD")
+        if (self.kafka_ssl_certfile is None) != (self.kafka_ssl_keyfile is None):
+            raise RuntimeError("a Kafka client certificate needs both "
+                               "JOINEDUP_KAFKA_SSL_CERTFILE and JOINEDUP_KAFKA_SSL_KEYFILE")
+        return self
+
     # Faults: servers that are down are retried with capped exponential backoff.
     retry_initial_seconds: float = 0.5
     retry_max_seconds: float = 30.0
@@ -127,6 +164,16 @@ class Settings(BaseSettings):
     # new log from its start (the archive recognises events applied before by their ids), or
     # refuse to apply it and keep the partition paused until an operator decides.
     on_log_reset: Literal["replay", "refuse"] = "replay"
+
+    # --- Kafka wire format and schema registry (issue 18; docs/publishing-to-kafka.md).
+    # How joinedup frames the Avro it writes: single-object encoding (C3 01 + fingerprint), or
+    # the Confluent wire format (0 + 4-byte schema id) standard Kafka tools decode with a
+    # schema registry. Every process reads both, so switching needs no downtime.
+    kafka_wire_format: Literal["single-object", "confluent"] = "single-object"
+    # An external Confluent-compatible registry: joinedup's schemas are registered there (at
+    # the process's first Confluent message) and the ids it gives are written. Unset: the
+    # stable ids the gateway serves read-only under /schema-registry.
+    schema_registry_url: str | None = None
 
     # Processor
     batch_max_events: int = 5_000
@@ -195,6 +242,14 @@ class Settings(BaseSettings):
     # Request line and headers together, and the number of headers: over either is 431.
     api_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     api_max_headers: int = Field(default=100, gt=0)
+
+    # HMPPS domain events (issue 18 item 1; docs/formats-hmpps.md): the gateway's intake that
+    # maps <prefix>.hmpps-domain-events.<agency> onto agency events (off: the SNS endpoint
+    # still writes that topic, another gateway maps it), its consumer group (default
+    # <processor_group>-hmpps) and the mapping file (default: the packaged mapping.toml).
+    hmpps_intake: bool = True
+    hmpps_group: str = ""
+    hmpps_mapping: Path | None = None
 
     # Read API (a person's records for practitioners and agency systems; services/reads)
     reads_host: str = "127.0.0.1"

@@ -41,7 +41,7 @@ from services.common.backoff import Backoff
 from services.common.consumer_watch import ConsumerWatch
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
-from services.common.kafka import BROKER_UNAVAILABLE
+from services.common.kafka import BROKER_UNAVAILABLE, make_consumer
 from services.common.positions import Move, PositionConflict, Tracked
 from services.common.records import Message
 from services.common.settings import Settings
@@ -232,9 +232,8 @@ class TrackedConsumer:
         consuming.result()
 
     async def _consume(self, stopping: asyncio.Event) -> None:
-        _, bootstrap = self._settings.require_servers()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=self._group, enable_auto_commit=False,
+        consumer = make_consumer(
+            self._settings, group_id=self._group, enable_auto_commit=False,
             auto_offset_reset="earliest",
             # Co-partitioning: partition p of every subscribed topic goes to the same member.
             partition_assignment_strategy=(RangePartitionAssignor,),
@@ -455,7 +454,6 @@ class TrackedConsumer:
     async def _position_partitions(self, consumer: AIOKafkaConsumer,
                                    pending: list[TopicPartition]) -> bool:
         """Position what can be; True when nothing is left waiting."""
-        _, bootstrap = self._settings.require_servers()
         topics = {tp.topic for tp in pending}
         stored = await positions.load(self._pool, self.name, topics)
         starts: dict[TopicPartition, int] = await consumer.beginning_offsets(pending)
@@ -465,7 +463,7 @@ class TrackedConsumer:
             await positions.start(self._pool, self.name, first_seen)
             stored = await positions.load(self._pool, self.name, topics)
         rows = {tp: stored[(tp.topic, tp.partition)] for tp in pending}
-        verdicts = await log_probe.verify(bootstrap, rows, starts)
+        verdicts = await log_probe.verify(self._settings, rows, starts)
         for tp in pending:
             row, verdict = rows[tp], verdicts[tp]
             if verdict.kind == "unverified":

@@ -41,7 +41,7 @@ def register_commands(sub: argparse._SubParsersAction, settings: SettingsFactory
                        "local id names its agency: local_id:<agency>/<value>)")
     which.add_argument("--person", help="a person id (an old one shows where it went)")
     show.add_argument("--json", action="store_true", help="print JSON rather than tables")
-    show.add_argument("--by", default=getpass.getuser(),
+    show.add_argument("--by", default=_login_name(),
                       help="who is looking (recorded in the access audit; default: the "
                            "login name, %(default)s)")
     for verb, text in (("link", "the two identifiers' records are one person"),
@@ -96,6 +96,8 @@ async def _decide(settings: Settings, decision: operator.Decision, by: str, reas
 
 async def _show(args: argparse.Namespace, settings: Settings, identifier: Identifier | None,
                 person_id: str | None) -> int:
+    if not args.by:
+        raise OperatorError("name who is looking: --by (this process has no login name)")
     pool = await create_pool(settings, max_size=1)
     try:
         async with pool.acquire() as conn, conn.transaction():
@@ -142,3 +144,12 @@ def _print(view: PersonView, console: Console) -> None:
         history.add_row(str(h["decided_at"]), str(h["summary"]), str(h["asserted_by"] or ""),
                         str(h["actor"] or ""), str(h["reason"] or ""))
     console.print(history)
+
+
+def _login_name() -> str | None:
+    """The login name, for ``--by``'s default; None where the process has none (a container's
+    numeric user with no passwd entry), when ``--by`` must be given."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return None

@@ -28,12 +28,12 @@ from datetime import UTC, date, datetime
 from typing import Any, Final
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
 from projections.queries import dead_letters as sql
 from services.common import dead_letters as parking
-from services.common.kafka import BROKER_UNAVAILABLE, TopicGuard, make_producer
+from services.common.kafka import BROKER_UNAVAILABLE, TopicGuard, make_consumer, make_producer
 from services.common.records import Message
 from services.common.serde.agency_event import decode_event
 from services.common.serde.agency_json import event_to_json
@@ -96,13 +96,20 @@ def describe(value: bytes | None) -> Content:
     if value is None:
         return Content("raw", None, None, "no value (a tombstone)", "", "")
     raw = (value.hex(), base64.b64encode(value).decode())
-    if value[:2] == MAGIC:
+    if value[:2] == MAGIC or _confluent(value):
         return _avro(value, raw)
     try:
         return Content("json", None, json.loads(value.decode("utf-8")), None, *raw)
     except (UnicodeDecodeError, ValueError):
-        return Content("raw", None, None, "neither Avro single-object encoding (no C3 01 "
-                       "marker) nor UTF-8 JSON", *raw)
+        return Content("raw", None, None, "neither Avro (no C3 01 single-object marker, no "
+                       "Confluent schema id joinedup knows) nor UTF-8 JSON", *raw)
+
+
+def _confluent(value: bytes) -> bool:
+    """Confluent's wire format (magic byte 0, a schema id) with an id one of ours wrote."""
+    return value[:1] == b"\x00" and any(
+        c.wrote(value) for c in (agency_codec(), alert_codec(), identity_codec(),
+                                 governance_codec()))
 
 
 def _avro(value: bytes, raw: tuple[str, str]) -> Content:
@@ -303,11 +310,9 @@ class DeadLetters:
 async def _read_one(settings: Settings, partition: int, offset: int) -> Message | None:
     """The record at `offset` of the dead-letter topic, or None if the log has no such
     record (Tansu answers a fetch past the end with nothing; the high watermark tells)."""
-    _, bootstrap = settings.require_servers()
     tp = TopicPartition(settings.topics.dead_letter, partition)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                enable_auto_commit=False, auto_offset_reset="none",
-                                fetch_max_wait_ms=100)
+    consumer = make_consumer(settings, group_id=None, enable_auto_commit=False,
+                             auto_offset_reset="none", fetch_max_wait_ms=100)
     await consumer.start()
     try:
         consumer.assign([tp])

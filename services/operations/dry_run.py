@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 import asyncpg
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 
 from projections.queries import read_models as read_sql
 from projections.queries import rebuild as sql
@@ -30,9 +30,11 @@ from projections.queries import replay as replay_sql
 from services.alerts.events import AlertEvent
 from services.common.db import BoundedPool
 from services.common.events import AgencyEvent
+from services.common.kafka import make_consumer
 from services.common.records import Message
 from services.common.serde.agency_event import read_event
 from services.common.serde.avro import identity_codec
+from services.common.settings import Settings
 from services.common.validation import message_refusal
 from services.operations.what_if import PackRun, compare, report
 from services.processor.domain.rules import Outcome, RulePack, fire_due
@@ -164,7 +166,7 @@ async def what_if_report(pool: Pool, history: History, current: RulePack,
                   current=current, changed=changed)
 
 
-def logged(topic: str, consumer: str, bootstrap: str, opener: Opener,
+def logged(topic: str, consumer: str, settings: Settings, opener: Opener,
            batch_size: int = 5000, read_timeout: float = 30.0) -> History:
     """The Kafka log, partition by partition from offset 0 up to the live pipeline's position
     (``consumer_position``), through the live pipeline's decisions again, read only: what it
@@ -176,9 +178,9 @@ def logged(topic: str, consumer: str, bootstrap: str, opener: Opener,
     async def batches(conn: asyncpg.Connection) -> AsyncIterator[list[AgencyEvent]]:
         if await conn.fetchrow(read_sql.LOG_REPLACED, consumer, topic) is not None:
             raise LogDiffers("the log was replaced since it was applied: use --source archive")
-        kafka = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=None,
-                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                 max_partition_fetch_bytes=4 * 1024 * 1024)
+        kafka = make_consumer(settings, group_id=None, enable_auto_commit=False,
+                              auto_offset_reset="earliest",
+                              max_partition_fetch_bytes=4 * 1024 * 1024)
         await kafka.start()
         try:
             seen: set[tuple[str, str]] = set()

@@ -18,6 +18,7 @@ from typing import NoReturn
 
 import asyncpg
 from aiokafka.errors import KafkaError
+from pydantic import ValidationError
 
 
 class _DefaultsShown(argparse.ArgumentDefaultsHelpFormatter):
@@ -58,6 +59,10 @@ def what_went_wrong(exc: BaseException) -> str:
         return f"the Kafka broker: {type(exc).__name__}"
     if isinstance(exc, TimeoutError):
         return "a server did not answer in time: is the stack running?"
+    if isinstance(exc, ValidationError):  # a setting: name it and why, never its value
+        error = exc.errors(include_input=False, include_url=False)[0]
+        name = "_".join(str(part) for part in error["loc"]).upper()
+        return f"setting JOINEDUP_{name}: {error['msg']}" if name else error["msg"]
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     if isinstance(exc, RuntimeError) and first:  # ours: the message says it all
         return first

@@ -382,8 +382,7 @@ class Rebuild:
     def _source(self) -> Source:
         topic = self.settings.topics.person_events
         if self.source == "log":
-            _, bootstrap = self.settings.require_servers()
-            return LogSource(topic, self.settings.processor_group, bootstrap, self.opener)
+            return LogSource(topic, self.settings.processor_group, self.settings, self.opener)
         return ArchiveSource(topic, self.opener)
 
     async def _shadow_pool(self) -> asyncpg.Pool:

@@ -58,8 +58,7 @@ def history_of(settings: Settings, source: str, opener: Opener | None,
     """From the log, events are opened whatever the reader (the person index is asked which
     person each is, by its identifiers)."""
     if source == "log":
-        _, bootstrap = settings.require_servers()
-        return logged(settings.topics.person_events, settings.processor_group, bootstrap,
+        return logged(settings.topics.person_events, settings.processor_group, settings,
                       opener or Opener(KeyRing(settings.key_encryption_key())), batch_size)
     return archived(settings.topics.person_events, opener, batch_size)
 
@@ -142,7 +141,7 @@ def _replay(sub: argparse._SubParsersAction, settings: SettingsFactory) -> None:
                    help="replay the events recorded from this moment, ISO 8601 (earlier "
                         "history is folded first for state)")
     p.add_argument("--read-models", help="comma-separated names (default: every one): "
-                   "timeline, identifiers, referrals, caseload, rules")
+                   "timeline, identifiers, referrals, caseload, fhir_tasks, rules")
     _common(p)
 
     def handle(args: argparse.Namespace) -> int:

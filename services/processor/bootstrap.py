@@ -35,6 +35,7 @@ from services.processor.opening import Opener
 from services.processor.pipeline import BatchProcessor, Forward
 from services.processor.read_models import Registry, read_models
 from services.processor.rules_stage import DeadlineWatch, RuleStage
+from services.processor.upstream import AdmissionBacklog
 
 
 @dataclass
@@ -54,6 +55,7 @@ class Processor:
     projector: AlertProjector
     health: Health
     catching_up: CatchUp
+    upstream: AdmissionBacklog
     gauges: StateGauges | None = None
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -73,14 +75,16 @@ class Processor:
         self.stopping.set()
         with contextlib.suppress(Exception):
             await self.producer.stop()
+        with contextlib.suppress(Exception):
+            await self.upstream.close()
         await self.pool.close()
 
 
 def _caught_up(intake: TrackedConsumer, admission: TrackedConsumer) -> Callable[[], list[int]]:
     """The person-event partitions whose deadlines may fire: caught up here, and nothing
     waiting upstream in this worker's admission (events it has yet to forward could meet a
-    deadline). Across several workers each one knows only its own admission: there, as on
-    the wall clock in general, a late event resolves an alert as "reported late"."""
+    deadline). Other workers' admission is asked of the group's tracking rows by the timer
+    itself (``upstream.py``)."""
     def partitions() -> list[int]:
         return intake.caught_up_partitions() if admission.caught_up_everywhere() else []
     return partitions
@@ -155,12 +159,14 @@ async def build_processor(settings: Settings, *, migrate: bool = True,
     metrics = ConsumerMetrics(registry)
     intake = processor_intake(settings, pool, pipeline, stage, health, metrics)
     admission = build_admission(settings, pool, producer, dead_letters, health, metrics, guard)
+    upstream = AdmissionBacklog(settings, pool, every=settings.timer_interval_seconds)
     deadlines = DeadlineWatch(pool, stage, clock or make_clock(settings), alerts,
-                              _caught_up(intake, admission), topic=settings.topics.person_events,
+                              _caught_up(intake, admission), upstream=upstream.clear,
+                              topic=settings.topics.person_events,
                               grace=timedelta(seconds=settings.deadline_grace_seconds),
                               health=health)
     projector = AlertProjector(pool, dead_letters, health, settings.retry_initial_seconds,
                                settings.retry_max_seconds, stage.delivery)
     return Processor(settings, pool, producer, pack, dead_letters, alerts, deadlines, pipeline,
-                     intake, admission, projector, health, catching_up,
+                     intake, admission, projector, health, catching_up, upstream,
                      gauges=StateGauges(pool, registry))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Protocol
 
@@ -207,8 +207,11 @@ class DeadlineWatch:
 
     def __init__(self, pool: asyncpg.Pool, stage: RuleStage, clock: Clock,
                  publisher: Publishes, caught_up: Callable[[], list[int]], *, topic: str,
-                 grace: timedelta = timedelta(), health: Health | None = None) -> None:
+                 grace: timedelta = timedelta(), health: Health | None = None,
+                 upstream: Callable[[], Awaitable[bool]] | None = None) -> None:
         self._topic = topic
+        # whether every worker's admission has forwarded what it was given (upstream.py)
+        self._upstream = upstream
         self._pool = pool
         self._stage = stage
         self._pack = stage.pack
@@ -244,7 +247,7 @@ class DeadlineWatch:
         fired_total = 0
         while True:
             partitions = self._caught_up()
-            if not partitions:
+            if not partitions or (self._upstream is not None and not await self._upstream()):
                 return fired_total
             async with self._stage.lock, self._pool.acquire() as conn:
                 partition_of: dict[str, int] = {}

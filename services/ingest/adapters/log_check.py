@@ -31,7 +31,9 @@ from aiokafka.errors import KafkaError
 from aiokafka.protocol.fetch import FetchRequest
 from aiokafka.record.memory_records import MemoryRecords
 
+from services.common.kafka import make_client
 from services.common.serde.agency_event import read_event
+from services.common.settings import Settings
 
 log = structlog.get_logger("joinedup.ingest")
 
@@ -58,8 +60,9 @@ class Written:
 
 
 class LogCheck:
-    def __init__(self, bootstrap: str, timeout: float = 2.0, **client_options: object) -> None:
-        self._bootstrap = bootstrap
+    def __init__(self, settings: Settings, timeout: float = 2.0,
+                 **client_options: object) -> None:
+        self._settings = settings
         self._timeout = timeout
         self._options = client_options
         self._client: AIOKafkaClient | None = None
@@ -69,7 +72,7 @@ class LogCheck:
         self.rounds = 0
 
     async def start(self) -> None:
-        self._client = AIOKafkaClient(bootstrap_servers=self._bootstrap, **self._options)
+        self._client = make_client(self._settings, **self._options)
         await self._client.bootstrap()
         self._task = asyncio.create_task(self._run(), name="log-check")
 

@@ -26,6 +26,7 @@ from services.common.backoff import Backoff
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
 from services.common.kafka import BROKER_UNAVAILABLE
+from services.common.kafka_security import faust_credentials
 from services.common.records import Message
 from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
@@ -37,9 +38,13 @@ log = structlog.get_logger("joinedup.worker")
 
 def create_app(settings: Settings) -> faust.App:
     _, bootstrap = settings.require_servers()
+    # Faust makes its datadir without parents: in a fresh directory `.joinedup` is missing.
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = faust.App(
         f"{settings.processor_group}-faust",
         broker=f"kafka://{bootstrap}",
+        # Faust's own clients (producer, consumer, admin) connect as ours do.
+        broker_credentials=faust_credentials(settings),
         store="memory://",
         web_enabled=False,
         topic_disable_leader=True,
