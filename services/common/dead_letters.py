@@ -68,7 +68,8 @@ class Stage:
 ADMISSION: Final = Stage("admission", "services.admission.handler.Admission")
 INTAKE: Final = Stage("intake", "services.processor.pipeline.BatchProcessor")
 ALERT_PROJECTION: Final = Stage("alert-projector", "services.alerts.projector.AlertProjector")
-STAGES: Final = {s.name: s for s in (ADMISSION, INTAKE, ALERT_PROJECTION)}
+HMPPS_INTAKE: Final = Stage("hmpps-intake", "services.ingest.formats.hmpps.intake.HmppsIntake")
+STAGES: Final = {s.name: s for s in (ADMISSION, INTAKE, ALERT_PROJECTION, HMPPS_INTAKE)}
 
 
 def class_name(error: type[BaseException]) -> str:

@@ -21,7 +21,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.validation import Problem
 from services.ingest.entrypoints import schemas as problems
+from services.ingest.entrypoints.openapi import RequestExamples, documented_app, polish
+from services.ingest.entrypoints.problem_types import problem_pages
 from services.ingest.entrypoints.publishing import problem_response
+
+__all__ = ["add_health", "add_problem_handlers", "documented_app", "field_path",
+           "with_problem_models"]
 
 _FIELD_NAME = re.compile(r"^[a-z_]{1,40}$|^[0-9]{1,4}$")
 
@@ -32,9 +37,11 @@ def field_path(loc: Sequence[object]) -> str:
     return ".".join(str(p) if _FIELD_NAME.match(str(p)) else "*" for p in loc)
 
 
-def with_problem_models(app: FastAPI, *extra: type[BaseModel]) -> None:
+def with_problem_models(app: FastAPI, *extra: type[BaseModel],
+                        request_examples: RequestExamples | None = None) -> None:
     """The app's OpenAPI document, with the problem-details model (and ``extra`` models
-    that no route returns as JSON, such as a stream's entries) among its schemas."""
+    that no route returns as JSON, such as a stream's entries) among its schemas, and the
+    examples of ``openapi.polish`` (``request_examples``: by operation id, then media type)."""
     def document() -> dict[str, Any]:
         if app.openapi_schema is None:
             made = get_openapi(title=app.title, version=app.version,
@@ -45,7 +52,7 @@ def with_problem_models(app: FastAPI, *extra: type[BaseModel]) -> None:
                  *((model, "serialization") for model in extra)],
                 ref_template="#/components/schemas/{model}")
             made.setdefault("components", {}).setdefault("schemas", {}).update(top["$defs"])
-            app.openapi_schema = made
+            app.openapi_schema = polish(made, request_examples or {})
         return app.openapi_schema
 
     app.openapi = document  # type: ignore[method-assign]
@@ -54,13 +61,13 @@ def with_problem_models(app: FastAPI, *extra: type[BaseModel]) -> None:
 def add_health(app: FastAPI, pool_of: Callable[[Request], Any]) -> None:
     """``/healthz`` (the process is up) and ``/readyz`` (PostgreSQL answers, through the
     pool ``pool_of`` gives for a request)."""
-    @app.get("/healthz", tags=["operations"], operation_id="healthz",
+    @app.get("/healthz", tags=["operations"], operation_id="checkLiveness",
              response_model=dict[str, str])
     async def healthz() -> dict[str, str]:
         """The process is up (liveness)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["operations"], operation_id="readyz",
+    @app.get("/readyz", tags=["operations"], operation_id="checkReadiness",
              response_model=dict[str, str])
     async def readyz(request: Request) -> Response:
         """PostgreSQL answers (readiness)."""
@@ -73,6 +80,8 @@ def add_health(app: FastAPI, pool_of: Callable[[Request], Any]) -> None:
 
 
 def add_problem_handlers(app: FastAPI) -> None:
+    app.include_router(problem_pages())  # what each problem's ``type`` points to
+
     async def invalid(request: Request, exc: Exception) -> Response:
         # FastAPI's own answer repeats the input, which can be an identifier.
         assert isinstance(exc, RequestValidationError)

@@ -37,8 +37,7 @@ async def gateway_running(settings: Settings, *, migrate: bool = True
         command_timeout=statement_timeout / 1000 + 1.0), settings.api_pool_acquire_timeout_seconds)
     producer = gateway_producer(settings)
     timeout = settings.api_produce_timeout_seconds
-    _, bootstrap = settings.require_servers()
-    log_check = (LogCheck(bootstrap, settings.api_confirm_timeout_seconds)
+    log_check = (LogCheck(settings, settings.api_confirm_timeout_seconds)
                  if settings.api_confirm_writes else None)
     try:
         await producer.start()

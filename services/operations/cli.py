@@ -25,12 +25,14 @@ from services.common.logging import configure_logging, logging_config  # noqa: E
 from services.common.settings import Settings  # noqa: E402
 from services.identity.cli import register_commands as register_person_commands  # noqa: E402
 from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
+from services.ingest.formats.hmpps.cli import register_commands as register_hmpps_commands  # noqa: E402
 from services.operations.backfill_cli import register_commands as register_backfill_commands  # noqa: E402
 from services.operations.dead_letters_cli import register_commands as register_dead_letter_commands  # noqa: E402
 from services.operations.investigate_cli import register_commands as register_investigate_commands  # noqa: E402
 from services.operations.parser import CommandParser, fail, moment, positive  # noqa: E402
 from services.operations.what_if_cli import register_commands as register_what_if_commands  # noqa: E402
 from services.reads.cli import register_commands as register_read_commands  # noqa: E402
+from services.registry.cli import register_commands as register_registry_commands  # noqa: E402
 from services.stack.local import load_stack_env  # noqa: E402
 
 
@@ -237,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     rb = add("rebuild", cmd_rebuild, "rebuild read models from the archive (or the log) "
              "into a shadow schema (resumes if interrupted); --check compares it with the live one")
     rb.add_argument("--read-models", help="comma-separated names (default: every one): "
-                    "timeline, identifiers, referrals, caseload, rules")
+                    "timeline, identifiers, referrals, caseload, fhir_tasks, rules")
     rb.add_argument("--shadow", help="the shadow schema (default: <schema>_rebuild)")
     rb.add_argument("--source", choices=("archive", "log"), default="archive",
                     help="read the event archive (default; dependable, spans replaced logs) "
@@ -259,6 +261,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "they would hold and raise; nothing is written or published")
     # The gateway contributes its own subcommands (agency credentials, publishing).
     register_ingest_commands(sub, _settings)
+    register_hmpps_commands(sub, _settings)
     register_person_commands(sub, _settings)
     register_read_commands(sub, _settings)
     register_webhook_commands(sub, _settings)
@@ -267,6 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_dead_letter_commands(sub, _settings)
     register_what_if_commands(sub, _settings)
     register_investigate_commands(sub, _settings)
+    register_registry_commands(sub, _settings)
     return parser
 
 

@@ -11,8 +11,8 @@ transaction with it:
   admission worker's copy in memory forgets them at its next batch; a later event under the
   same identifiers is somebody new);
 - the read models that hold their identifiers in the clear drop them (the processor's
-  sightings), and their timeline entries say "Erased" (what a rebuild from the archive
-  also gives: their events open as erased);
+  sightings, the FHIR Tasks kept for agencies' searches), and their timeline entries say
+  "Erased" (what a rebuild from the archive also gives: their events open as erased);
 - the erasure itself is audited (who, why).
 
 Timelines, rules, alerts and rebuilds go on working for everyone else: none of them reads a
@@ -62,6 +62,7 @@ async def erase(pool: asyncpg.Pool, key_ring: KeyRing, caller: Caller, person_id
                            reason=reason)
         destroyed = await key_ring.destroy(conn, list(people), by, reason)
         await conn.execute(sql.FORGET_SIGHTINGS, list(people))
+        await conn.execute(sql.FORGET_FHIR_TASKS, list(people))
         entries = await conn.execute(sql.ERASE_TIMELINE, list(people))
         await audit_log.write(conn, action_record(
             caller, "erase", person, "subject_access", "ok",

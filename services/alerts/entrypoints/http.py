@@ -27,7 +27,12 @@ from services.alerts.bootstrap import DutySide, duty_side_running
 from services.alerts.desk import DeskRefused, Filters, Listed, Member
 from services.alerts.entrypoints import schemas as s
 from services.alerts.stream import FeedEntry, Position
-from services.common.http_api import add_health, add_problem_handlers, with_problem_models
+from services.common.http_api import (
+    add_health,
+    add_problem_handlers,
+    documented_app,
+    with_problem_models,
+)
 from services.common.settings import Settings
 from services.common.validation import Problem
 from services.ingest.entrypoints import schemas as problems
@@ -35,6 +40,7 @@ from services.ingest.entrypoints.errors import RedactedErrors
 from services.ingest.entrypoints.publishing import problem_response
 from services.reads import accounts
 from services.reads.entrypoints import schemas as read_schemas
+from services.reads.entrypoints.examples import REQUEST_EXAMPLES
 
 SESSION_COOKIE = "joinedup_session"
 CSRF_HEADER = "X-CSRF-Token"
@@ -84,7 +90,7 @@ def create_app(settings: Settings, *, migrate: bool = True, timers: bool = True,
             app.state.side = side
             yield
 
-    app = FastAPI(title="joinedup duty teams", version="1", description=DESCRIPTION,
+    app = documented_app(title="joinedup duty teams", version="1", description=DESCRIPTION,
                   lifespan=lifespan, openapi_tags=[
                       {"name": "sign-in", "description": "practitioners' tokens"},
                       {"name": "alerts", "description": "your teams' alerts and the work "
@@ -103,7 +109,9 @@ def create_app(settings: Settings, *, migrate: bool = True, timers: bool = True,
     add_health(app, lambda request: side_of(request).pool)
     _add_error_handlers(app)
     app.add_middleware(RedactedErrors)
-    with_problem_models(app, s.StreamEntry)
+    # The same sign-in as the read API's; the actions' bodies carry their own examples.
+    with_problem_models(app, s.StreamEntry,
+                        request_examples={"signIn": REQUEST_EXAMPLES["signIn"]})
     return app
 
 

@@ -38,6 +38,16 @@ _DATASCHEMA = re.compile(r"agency_event\.v(?P<version>\d+)(?:\.avsc)?$")
 # Where an envelope field lives in a CloudEvent, for error paths the sender recognises.
 _CLOUDEVENT_PATHS = {"event_id": "id", "event_type": "type", "occurred_at": "time",
                      "source.agency": "source"}
+#: The context attributes joinedup maps; any other top-level member whose name follows the
+#: CloudEvents naming rule (lower-case ASCII letters and digits) is an extension attribute.
+_CONTEXT_ATTRIBUTES = frozenset(CloudEventBody.model_fields)
+EXTENSION_NAME = re.compile(r"^[a-z0-9]{1,40}$")
+#: Extension attributes are kept in ``extra`` under this prefix, apart from the agency's keys.
+EXTENSION_PREFIX = "ce_"
+MAX_EXTENSIONS = 20
+MAX_EXTENSION_CHARS = 1000
+#: Trace context changes with every attempt: kept, but a retry need not repeat it.
+_PER_ATTEMPT = frozenset({f"{EXTENSION_PREFIX}traceparent", f"{EXTENSION_PREFIX}tracestate"})
 
 
 def parse_event(body: Any, now: datetime, future_tolerance: timedelta) -> Parsed:
@@ -55,12 +65,17 @@ def parse_event(body: Any, now: datetime, future_tolerance: timedelta) -> Parsed
 
 
 def parse_cloudevent(body: Any, now: datetime, future_tolerance: timedelta) -> Parsed:
-    """A CloudEvents 1.0 structured-mode event (``application/cloudevents+json``)."""
+    """A CloudEvents 1.0 event in structured mode (``application/cloudevents+json``), or in
+    binary mode once its headers are read into the same shape. Extension attributes
+    (``dataref``, ``traceparent``, NHS England's ``filtering`` object...) are kept in
+    ``extra``, each under ``ce_<name>``: text as it is, any other JSON value as compact JSON."""
+    body, extensions, problems = _extensions(body)
+    if problems:
+        return None, problems
     try:
         model = CloudEventBody.model_validate(body)
     except ValidationError as exc:
         return None, schema_problems(exc)
-    problems: list[Problem] = []
     agency = _AGENCY_SOURCE.match(model.source)
     if agency is None:
         problems.append(Problem("source", "must be /agencies/<agency id> or the agency id",
@@ -92,7 +107,7 @@ def parse_cloudevent(body: Any, now: datetime, future_tolerance: timedelta) -> P
         occurred_at=model.time, recorded_at=model.data.recorded_at or model.time,
         identifiers=identifiers,
         source=Source(agency["agency"], detail.service_kind, detail.system, detail.team,
-                      detail.area))
+                      detail.area), extensions=extensions)
     return event, [dataclasses.replace(p, field=_cloudevent_path(p.field, from_subject))
                    for p in problems]
 
@@ -110,6 +125,8 @@ def content_hash(event: AgencyEvent) -> str:
     canonical.pop("person_key")
     canonical.pop("erased")     # set when a sealed event is opened, never by an agency
     canonical.pop("_strongest")
+    for key in _PER_ATTEMPT & canonical["extra"].keys():
+        del canonical["extra"][key]
     canonical["_person_key"] = event.identifier_key
     text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                       default=_jsonable)
@@ -135,8 +152,37 @@ def schema_problems(error: ValidationError) -> list[Problem]:
     return problems
 
 
+def _extensions(body: Any) -> tuple[Any, dict[str, str], list[Problem]]:
+    """The CloudEvent without its extension attributes, and those as ``extra`` entries.
+
+    A member that breaks the naming rule stays in the body, for the schema to refuse by name;
+    a null one is absent (CloudEvents 1.0, 3.1.1)."""
+    if not isinstance(body, dict):
+        return body, {}, []
+    names = [k for k in body if k not in _CONTEXT_ATTRIBUTES and isinstance(k, str)
+             and EXTENSION_NAME.match(k)]
+    if not names:
+        return body, {}, []
+    rest = {k: v for k, v in body.items() if k not in names}
+    extensions, problems = {}, []
+    if len(names) > MAX_EXTENSIONS:
+        problems.append(Problem("body", f"has more than {MAX_EXTENSIONS} extension attributes",
+                                "schema_violation"))
+    for name in names:
+        value = body[name]
+        if value is None:
+            continue
+        text = value if isinstance(value, str) else json.dumps(
+            value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        if len(text) > MAX_EXTENSION_CHARS:
+            problems.append(Problem(name, f"is longer than {MAX_EXTENSION_CHARS} characters",
+                                    "schema_violation"))
+        extensions[f"{EXTENSION_PREFIX}{name}"] = text
+    return rest, extensions, problems
+
+
 def _built(body: EventBody | CloudEventData, now: datetime, future_tolerance: timedelta,
-           **envelope: Any) -> Parsed:
+           extensions: dict[str, str] | None = None, **envelope: Any) -> Parsed:
     """The event from the checked body, then the checks every event meets (the same ones a
     message published straight to Kafka meets in the processor)."""
     family = envelope["event_type"].split(".", 1)[0]
@@ -144,6 +190,12 @@ def _built(body: EventBody | CloudEventData, now: datetime, future_tolerance: ti
         return None, [Problem("payload.family", f"must be {family} for a {family} event",
                               "payload_mismatch")]
     event = event_from_body(body, **envelope)
+    if extensions:
+        if clash := sorted(extensions.keys() & event.extra.keys()):
+            # The path maps to the attribute's name (``_cloudevent_path``).
+            return None, [Problem(f"extra.{clash[0]}", f"is also a key of data.extra "
+                                  f"({clash[0]}); keep one", "duplicate_attribute")]
+        event = dataclasses.replace(event, extra={**event.extra, **extensions})
     problems = event_problems(event, now, future_tolerance)
     return (None, problems) if problems else (event, [])
 
@@ -172,6 +224,8 @@ def _printable(text: str) -> str:
 def _cloudevent_path(field: str, from_subject: bool) -> str:
     if field in _CLOUDEVENT_PATHS:
         return _CLOUDEVENT_PATHS[field]
+    if field.startswith(f"extra.{EXTENSION_PREFIX}"):  # an extension attribute's value
+        return field.removeprefix(f"extra.{EXTENSION_PREFIX}")
     index = _IDENTIFIER_INDEX.match(field)
     if index and from_subject:  # identifiers[0] came from `subject`; the rest shift by one
         position = int(index["index"])

@@ -13,9 +13,11 @@ import traceback
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.ingest.entrypoints.problem_types import problem_type
+
 log = structlog.get_logger("joinedup.ingest")
 
-_BODY = json.dumps({"type": "about:blank", "title": "Internal error", "status": 500,
+_BODY = json.dumps({"type": problem_type(500).uri, "title": "Internal error", "status": 500,
                     "detail": "an unexpected error; it has been logged", "problems": []}).encode()
 
 

@@ -15,6 +15,7 @@ from typing import ClassVar
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from services.ingest.entrypoints import schemas as s
+from services.ingest.entrypoints.problem_types import problem_type
 
 HEAD_TOO_LARGE = "Request header fields too large"
 
@@ -45,7 +46,8 @@ class BoundedHead(HttpToolsProtocol):
         if self._head_bytes > self.max_head_bytes:
             reason = head_reason(self.max_head_bytes)
             body = json.dumps(s.ProblemDetails(
-                title=HEAD_TOO_LARGE, status=431, detail=f"headers: {reason}", problems=[
+                type=problem_type(431).uri, title=HEAD_TOO_LARGE, status=431,
+                detail=f"headers: {reason}", problems=[
                     s.ProblemItem(field="headers", reason=reason, code="headers_too_large")]
             ).model_dump()).encode()
             self.transport.write(

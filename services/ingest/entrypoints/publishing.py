@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from services.common.validation import Problem
 from services.ingest.auth import Principal, may_publish
 from services.ingest.domain.outcomes import Outcome, forbidden, refused
-from services.ingest.domain.parsing import parse_cloudevent, parse_event
+from services.ingest.domain.parsing import Parsed, parse_cloudevent, parse_event
+from services.ingest.entrypoints import binary_mode
 from services.ingest.entrypoints import schemas as s
 from services.ingest.entrypoints.body import (
     CLOUDEVENT,
@@ -23,10 +25,12 @@ from services.ingest.entrypoints.body import (
     media_type,
     read_json,
 )
+from services.ingest.entrypoints.problem_types import problem_type
 from services.ingest.handlers import publish_events
 
 RETRY_AFTER_SECONDS = "5"
 IN_PROGRESS_RETRY_AFTER_SECONDS = "1"  # another request is writing the event: nearly done
+Parse = Callable[[Any, datetime, timedelta], Parsed]
 _bearer = HTTPBearer(auto_error=False, description="the agency's API token")
 
 
@@ -51,7 +55,8 @@ def publishing_router(max_batch_events: int) -> APIRouter:
         503: s.problem("the event log did not acknowledge, or too many requests are being "
                        "handled (code overloaded): nothing recorded, retry", s.UNAVAILABLE)}
 
-    @router.post("/events", status_code=202, response_model=None, responses={
+    @router.post("/events", status_code=202, response_model=None, operation_id="publishEvent",
+                 responses={
         202: {"description": "written and acknowledged by the broker (acks=all)",
               "content": {JSON: {"schema": s.ref("EventAccepted")}}},
         200: {"description": "already accepted before (same id, same content): not rewritten",
@@ -63,12 +68,18 @@ def publishing_router(max_batch_events: int) -> APIRouter:
         422: s.problem("the event breaks the contract; problems name field and reason"),
         **common}, openapi_extra={"requestBody": s.single_request_body()})
     async def publish_event(request: Request, who: Principal = Depends(principal)) -> Response:
-        """Publish one event (JSON or CloudEvents structured mode). The event id is the
-        idempotency key: posting the same event again answers 200 and writes nothing."""
+        """Publish one event: joinedup JSON, or a CloudEvent in structured mode or in binary
+        mode (`ce-*` headers, `Content-Type: application/json`, the body is `data`). The
+        event id is the idempotency key: posting the same event again answers 200 and
+        writes nothing."""
         with request.app.state.metrics.latency.labels("single").time():
             kind = media_type(request, (JSON, CLOUDEVENT))
             body = await read_json(request, request.app.state.settings.api_max_body_bytes)
-            [outcome] = await _publish(request, who, [body], kind == CLOUDEVENT)
+            parse: Parse = parse_cloudevent if kind == CLOUDEVENT else parse_event
+            if kind == JSON and binary_mode.is_binary(request.headers):
+                body = binary_mode.structured(request.headers, kind, body)
+                parse = binary_mode.parse_binary
+            [outcome] = await _publish(request, who, [body], parse)
         request.app.state.metrics.outcomes(who.agency_id, [outcome])
         if outcome.written:
             return JSONResponse(s.EventAccepted(
@@ -79,7 +90,8 @@ def publishing_router(max_batch_events: int) -> APIRouter:
         return problem_response(outcome.http_status, outcome.problems,
                                 headers=retry if outcome.status == "in_progress" else None)
 
-    @router.post("/events:batch", response_model=None, responses={
+    @router.post("/events:batch", response_model=None, operation_id="publishEvents",
+                 responses={
         200: {"description": "every item answered; see items for each one's outcome",
               "content": {JSON: {"schema": s.ref("BatchResult")}}},
         422: s.problem("the batch itself is malformed or has too many events"),
@@ -97,9 +109,15 @@ def publishing_router(max_batch_events: int) -> APIRouter:
     async def publish_batch(request: Request, who: Principal = Depends(principal)) -> Response:
         with request.app.state.metrics.latency.labels("batch").time():
             kind = media_type(request, (JSON, CLOUDEVENT_BATCH))
+            if binary_mode.is_binary(request.headers):
+                raise RequestRefused(422, "Unprocessable batch", [Problem(
+                    "headers", "binary mode (ce-* headers) carries one event: post it to "
+                    "/v1/events, or send a batch as application/cloudevents-batch+json",
+                    "binary_mode_batch")])
             body = await read_json(request, request.app.state.settings.api_max_body_bytes)
             items = _batch_items(body, kind == CLOUDEVENT_BATCH, max_batch_events)
-            outcomes = await _publish(request, who, items, kind == CLOUDEVENT_BATCH)
+            outcomes = await _publish(request, who, items, parse_cloudevent
+                                      if kind == CLOUDEVENT_BATCH else parse_event)
         request.app.state.metrics.outcomes(who.agency_id, outcomes)
         counts: dict[str, int] = {}
         for outcome in outcomes:
@@ -115,13 +133,13 @@ def publishing_router(max_batch_events: int) -> APIRouter:
     return router
 
 
-async def _publish(request: Request, who: Principal, bodies: list[Any], cloudevents: bool
+async def _publish(request: Request, who: Principal, bodies: list[Any], parse: Parse
                    ) -> list[Outcome]:
     """Check every body, publish the good ones in one go, answer each in order."""
     settings = request.app.state.settings
     now = datetime.now(UTC)
     tolerance = timedelta(seconds=settings.api_future_tolerance_seconds)
-    parse = parse_cloudevent if cloudevents else parse_event
+    cloudevents = parse is not parse_event
     outcomes: list[Outcome | None] = []
     events, positions = [], []
     for body in bodies:
@@ -176,7 +194,8 @@ def problem_response(status: int, problems: tuple[Problem, ...] | list[Problem],
                      title: str | None = None, headers: dict[str, str] | None = None) -> Response:
     title = title or _TITLES.get(status, "Refused")
     body = s.ProblemDetails(
-        title=title, status=status, detail="; ".join(str(p) for p in problems) or title,
+        type=problem_type(status).uri, title=title, status=status,
+        detail="; ".join(str(p) for p in problems) or title,
         problems=[s.ProblemItem(field=p.field, reason=p.reason, code=p.code) for p in problems])
     headers = dict(headers or {})
     if status == 503:

@@ -13,6 +13,7 @@ from pydantic.json_schema import models_json_schema
 
 from services.common.serde.agency_json import CloudEventBody, EventBody
 from services.ingest.domain.outcomes import Outcome
+from services.ingest.domain.parsing import EXTENSION_NAME
 from services.ingest.entrypoints.body import CLOUDEVENT, CLOUDEVENT_BATCH, JSON
 
 PROBLEM_JSON = "application/problem+json"
@@ -28,7 +29,9 @@ class ProblemItem(BaseModel):
 class ProblemDetails(BaseModel):
     """RFC 9457 problem details, with the per-field problems."""
 
-    type: str = "about:blank"
+    type: str = Field(description="the problem type: a URI reference, relative to this "
+                      "server, of a page explaining it (/problems/<slug>)",
+                      examples=["/problems/unprocessable"])
     title: str
     status: int
     detail: str
@@ -73,7 +76,13 @@ def component_schemas() -> dict[str, Any]:
     models: list[type[BaseModel]] = [EventBody, CloudEventBody, ProblemDetails, EventAccepted,
                                      BatchResult]
     _, top = models_json_schema([(m, "validation") for m in models], ref_template=_REF)
-    return dict(top["$defs"])
+    found = dict(top["$defs"])
+    # Extension attributes: any other member named by the CloudEvents naming rule (kept in
+    # `extra` as ce_<name>; see services.ingest.domain.parsing).
+    found["CloudEventBody"]["patternProperties"] = {EXTENSION_NAME.pattern: {
+        "description": "an extension attribute (dataref, traceparent, filtering...): text "
+                       "is kept as it is, any other JSON value as compact JSON"}}
+    return found
 
 
 def ref(name: str) -> dict[str, str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from services.ingest.formats.fhir.read_model import fhir_tasks
 from services.processor.read_models.caseload import caseload
 from services.processor.read_models.identifiers import identifiers
 from services.processor.read_models.referrals import referrals
@@ -23,7 +24,7 @@ def read_models(stage: RuleStage | None = None) -> Registry:
     """Every read model; the rules (rule state, expectations and the alerts they raise)
     when a rule stage is given."""
     entries: list[ReadModel[Any, Any, Any]] = [timeline(), identifiers(), referrals(),
-                                               caseload()]
+                                               caseload(), fhir_tasks()]
     if stage is not None:
         entries.append(rules(stage))
     return Registry(entries)

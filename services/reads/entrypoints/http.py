@@ -18,7 +18,12 @@ from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.common.http_api import add_health, add_problem_handlers, with_problem_models
+from services.common.http_api import (
+    add_health,
+    add_problem_handlers,
+    documented_app,
+    with_problem_models,
+)
 from services.common.settings import Settings
 from services.common.validation import Problem
 from services.ingest.entrypoints import schemas as problems
@@ -38,6 +43,7 @@ from services.reads.domain.governance import (
     Payload,
 )
 from services.reads.entrypoints import schemas as s
+from services.reads.entrypoints.examples import REQUEST_EXAMPLES
 from services.reads.lookup import ReadRefused
 
 DESCRIPTION = """
@@ -78,7 +84,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
             app.state.side = side
             yield
 
-    app = FastAPI(title="joinedup read API", version="1", description=DESCRIPTION,
+    app = documented_app(title="joinedup read API", version="1", description=DESCRIPTION,
                   lifespan=lifespan, openapi_tags=[
                       {"name": "sign-in", "description": "practitioners' tokens"},
                       {"name": "people", "description": "a person's records, filtered for "
@@ -98,7 +104,7 @@ def create_app(settings: Settings, *, migrate: bool = True) -> FastAPI:
     add_health(app, lambda request: _side(request).pool)
     _add_error_handlers(app)
     app.add_middleware(RedactedErrors)
-    with_problem_models(app)
+    with_problem_models(app, request_examples=REQUEST_EXAMPLES)
     return app
 
 

@@ -20,6 +20,7 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from services.common.settings import Settings
@@ -31,6 +32,12 @@ from tests.integration.ingest.valid_bodies import accepted_body
 pytestmark = pytest.mark.integration
 
 PUBLISHING = ("/v1/events", "/v1/events:batch")
+# Schema-valid is not enough on these either: a FHIR Task must also pass the FHIR model and
+# joinedup's rules, an SNS delivery must be one (and its message an HMPPS event), and a
+# registry lookup by a generated id or subject names nothing (404). Every other check holds
+# for them: no 5xx, every answer as described.
+OWN_RULES = ("/fhir/", "/v1/hmpps/", "/schema-registry/")
+SNS = "/v1/hmpps/sns"
 
 
 @pytest.fixture
@@ -127,15 +134,23 @@ def test_gateway_honours_its_openapi_description(
     # positive_data_acceptance holds for bodies the hook made valid, and for operations
     # without a body. Other schema-valid bodies are refused (422/403) for the rules above.
     ids = _event_ids(case.body) if case.path in PUBLISHING else set()
-    if case.path in PUBLISHING and not (ids and ids <= _MADE_VALID):
+    if (case.path in PUBLISHING and not (ids and ids <= _MADE_VALID)) or \
+            case.path.startswith(OWN_RULES):
         excluded.append(positive_data_acceptance)
     # negative_data_rejection for the batch: a batch answers every item on its own, so an
     # invalid item is reported as refused inside a 200 answer, not by refusing the batch.
     if case.operation.path == "/v1/events:batch":
         excluded.append(negative_data_rejection)
+    # A generated SubscriptionConfirmation names an SNS host that does not exist: the gateway
+    # then answers 502 (described: SNS could not be reached), the one 5xx it may give.
+    confirms = case.path == SNS
+    if confirms:
+        excluded.append(not_a_server_error)
     response = case.call_and_validate(
         base_url=fuzz_url, headers={"Authorization": f"Bearer {fuzz_token}"},
         excluded_checks=excluded)
+    if confirms:
+        assert response.status_code < 500 or response.status_code == 502, response.text
     try:
         answer = response.json()
     except ValueError:  # /metrics is text

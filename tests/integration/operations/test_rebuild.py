@@ -117,10 +117,10 @@ async def test_rebuild_killed_halfway_resumes_and_equals_the_live_read_models(
     # Resumed: it goes on from the positions it recorded, and ends equal to the live ones.
     rebuild = Rebuild(migrated, console=Console(quiet=True), workers=2)
     applied = await rebuild.run()
-    assert 0 < applied < archived * 5
+    assert 0 < applied < archived * 6
     differences = await rebuild.check()
     assert {d.read_model for d in differences} == {
-        "timeline", "identifiers", "referrals", "caseload", "rules"}
+        "timeline", "identifiers", "referrals", "caseload", "fhir_tasks", "rules"}
     assert [d for d in differences if d.only_live or d.only_shadow] == []
     code, out = await _run(_cli(migrated, "--check"), _env(migrated))
     assert code == 0, out
@@ -251,7 +251,7 @@ async def test_rebuild_from_the_log_equals_the_live_read_models_and_archive(
     applied = await rebuild.run()
     assert applied == await pool.fetchval(
         "SELECT sum(next_offset) FROM consumer_position WHERE consumer = $1",
-        migrated.processor_group) * 5  # every log record, for each of the five read models
+        migrated.processor_group) * 6  # every log record, for each of the six read models
     differences = {(d.read_model, d.table): d for d in await rebuild.check()}
     assert ("archive", "event_archive") in differences
     assert [d for d in differences.values() if d.only_live or d.only_shadow] == []

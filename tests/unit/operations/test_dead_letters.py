@@ -26,7 +26,7 @@ from services.common.dead_letters import (
 )
 from services.common.records import Message
 from services.common.serde.agency_event import encode_event, event_to_record
-from services.common.serde.avro import MAGIC, agency_codec
+from services.common.serde.avro import MAGIC, Framing, agency_codec
 from services.operations.dead_letters import describe, redrive_headers, status
 from services.operations.entrypoints.dead_letters import StageName
 from tests import factories as f
@@ -129,6 +129,15 @@ def test_show_decodes_an_event_as_the_gateway_body() -> None:
     json.dumps(content.decoded)  # what --json prints
 
 
+def test_show_decodes_an_event_written_in_the_confluent_wire_format() -> None:
+    event = f.contact("attended")
+    written = agency_codec().encode(event_to_record(event), Framing(confluent=True))
+    assert written[:1] == b"\x00"
+    content = describe(written)
+    assert (content.form, content.schema) == ("avro", "agency_event v3")
+    assert content.decoded["event_id"] == event.event_id
+
+
 def test_show_gives_the_record_of_an_invalid_event_and_says_why() -> None:
     record = event_to_record(f.contact("attended"))
     record["identifiers"] = []
@@ -145,7 +154,8 @@ def test_show_reads_json_and_falls_back_to_hex_with_the_reason() -> None:
     assert describe(b'{"event_type": "contact.attended"}').form == "json"
     raw = describe(b"\x00not avro")
     assert (raw.form, raw.hex, raw.base64) == ("raw", b"\x00not avro".hex(), "AG5vdCBhdnJv")
-    assert raw.note == "neither Avro single-object encoding (no C3 01 marker) nor UTF-8 JSON"
+    assert raw.note == ("neither Avro (no C3 01 single-object marker, no Confluent schema id "
+                        "joinedup knows) nor UTF-8 JSON")
     unknown = describe(MAGIC + b"\x01" * 8 + b"body")
     assert unknown.form == "raw" and "unknown schema fingerprint 0101010101010101" in (
         unknown.note or "")

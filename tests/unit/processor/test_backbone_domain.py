@@ -94,7 +94,7 @@ def test_each_read_model_folds_the_families_it_reads() -> None:
         *LOOP, f.transition("occurred", "PRISON_RELEASE", reason="RELEASED",
                             accommodation_on_leaving="NO_FIXED_ABODE")]]
     registry = read_models()
-    assert registry.names == ("timeline", "identifiers", "referrals", "caseload")
+    assert registry.names == ("timeline", "identifiers", "referrals", "caseload", "fhir_tasks")
     states: dict = {name: {} for name in registry.names}
     changes = {m.name: m.fold_all(states[m.name], events) for m in registry.models}
     assert len(changes["timeline"]) == len(events)

@@ -1,0 +1,88 @@
+"""The AWS SNS HTTP(S) delivery envelope around an HMPPS domain event, read purely.
+
+SNS posts JSON with ``Type``: ``Notification`` (the domain event JSON as the ``Message``
+string, its type again in ``MessageAttributes.eventType``), ``SubscriptionConfirmation``
+(fetch ``SubscribeURL`` to confirm) or ``UnsubscribeConfirmation``. Only an
+``https://sns.<region>.amazonaws.com/`` URL is ever fetched, so a forged confirmation cannot
+make the gateway call anywhere else.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+NOTIFICATION: Final = "Notification"
+SUBSCRIPTION: Final = "SubscriptionConfirmation"
+UNSUBSCRIBE: Final = "UnsubscribeConfirmation"
+#: sns.<region>.amazonaws.com (and the China partition's .com.cn)
+_SNS_HOST: Final = re.compile(r"^sns\.[a-z]{2}(?:-[a-z]+)+-\d\.amazonaws\.com(?:\.cn)?$")
+_MESSAGE_ID: Final = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+
+
+class EnvelopeError(ValueError):
+    """Not an SNS delivery joinedup can take: names the field, never its value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    message: bytes              # the domain event JSON, as published
+    message_id: str | None      # SNS's id of this delivery (not personal data)
+
+
+@dataclass(frozen=True, slots=True)
+class Confirmation:
+    subscribe_url: str
+    topic_arn: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unsubscribed:
+    topic_arn: str
+
+
+Envelope = Notification | Confirmation | Unsubscribed
+
+
+def read_envelope(body: Any, type_header: str | None = None) -> Envelope:
+    """``body`` is the parsed request JSON; ``type_header`` SNS's ``x-amz-sns-message-type``
+    (when given, it must agree with ``Type``)."""
+    if not isinstance(body, dict):
+        raise EnvelopeError("body: must be an SNS message (a JSON object)")
+    kind = body.get("Type")
+    if kind not in (NOTIFICATION, SUBSCRIPTION, UNSUBSCRIBE):
+        raise EnvelopeError("Type: must be Notification, SubscriptionConfirmation or "
+                            "UnsubscribeConfirmation")
+    if type_header is not None and type_header != kind:
+        raise EnvelopeError("x-amz-sns-message-type: does not match Type")
+    if kind == NOTIFICATION:
+        message = body.get("Message")
+        if not isinstance(message, str):
+            raise EnvelopeError("Message: must be the domain event as a JSON string")
+        message_id = body.get("MessageId")
+        return Notification(message.encode("utf-8", "surrogatepass"),
+                            message_id if isinstance(message_id, str)
+                            and _MESSAGE_ID.match(message_id) else None)
+    topic = body.get("TopicArn")
+    if not isinstance(topic, str) or not topic.startswith("arn:aws"):
+        raise EnvelopeError("TopicArn: must be an SNS topic ARN")
+    if kind == UNSUBSCRIBE:
+        return Unsubscribed(topic)
+    url = body.get("SubscribeURL")
+    if not isinstance(url, str) or not is_sns_url(url):
+        raise EnvelopeError("SubscribeURL: must be an https://sns.<region>.amazonaws.com/ URL")
+    return Confirmation(url, topic)
+
+
+def is_sns_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    return (parts.scheme == "https" and port in (None, 443) and not parts.username
+            and not parts.password and bool(_SNS_HOST.match(parts.hostname or ""))
+            and parts.path == "/")
+
