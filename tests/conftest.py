@@ -6,8 +6,12 @@ Set DATABASE_URL and KAFKA_BOOTSTRAP_SERVERS to run against servers of your own 
 
 from __future__ import annotations
 
+import asyncio
+import faulthandler
 import logging
 import os
+import signal
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -34,6 +38,23 @@ if os.environ.get("CI"):
 
 #: every log record of the session, as production prints it (see tests/logwatch.py)
 SESSION_LOG = SessionLog()
+
+
+def _dump_tasks(signum: int, frame: object) -> None:
+    """`kill -USR1 <pytest pid>`: where every asyncio task of a stuck run is waiting (a
+    thread dump shows only the event loop's select), written to
+    `<tmp>/joinedup-tasks-<pid>.txt` (pytest captures stderr, even at the descriptor)."""
+    loop = asyncio.events._get_running_loop()
+    tasks = asyncio.all_tasks(loop) if loop is not None else set()
+    path = Path(tempfile.gettempdir()) / f"joinedup-tasks-{os.getpid()}.txt"
+    with path.open("w") as out:
+        for task in tasks:
+            task.print_stack(file=out)
+        out.flush()
+        faulthandler.dump_traceback(file=out)
+
+
+signal.signal(signal.SIGUSR1, _dump_tasks)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -193,8 +193,10 @@ SELECT a.alert_id::text AS alert_id, a.rule_id, a.severity, a.duty_team, a.title
        a.explanation, a.expected, a.source_reference, a.status, a.raised_at, a.due_at,
        a.resolved_at, a.resolution, a.trigger_event_id::text AS trigger_event_id,
        t.source_agency, t.service_kind, t.sensitivity, t.occurred_at,
-       r.sensitivity AS resolving_sensitivity, r.service_kind AS resolving_service_kind
+       r.sensitivity AS resolving_sensitivity, r.service_kind AS resolving_service_kind,
+       h.alert_id IS NOT NULL AS historical
 FROM alert a
+LEFT JOIN historical_alert h ON h.alert_id = a.alert_id
 LEFT JOIN LATERAL (
     SELECT source_agency, service_kind, sensitivity, occurred_at FROM timeline_entry
     WHERE person_key = a.person_key AND event_id = a.trigger_event_id LIMIT 1) t ON true

@@ -15,10 +15,12 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from projections.queries import alerts as sql
-from services.alerts.codec import encode_alert_event
+from services.alerts.codec import decode_alert_event, encode_alert_event
 from services.alerts.events import AlertEvent
 from services.common.kafka import TopicGuard
 from services.common.outbox import OutboxPublisher
+from services.common.serde.avro import alert_codec
+from services.common.serde.headers import Headers, cloudevent_headers
 
 
 async def add_to_outbox(conn: asyncpg.Connection, events: Sequence[AlertEvent]) -> None:
@@ -32,8 +34,16 @@ class AlertPublisher(OutboxPublisher):
 
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str,
                  guard: TopicGuard | None = None) -> None:
-        super().__init__(pool, producer, topic, sql.PENDING_OUTBOX, sql.CLEAR_OUTBOX, guard)
+        super().__init__(pool, producer, topic, sql.PENDING_OUTBOX, sql.CLEAR_OUTBOX, guard,
+                         headers=alert_headers)
 
     async def publish(self, events: Sequence[AlertEvent] | None = None) -> int:
         """Publish pending outbox rows (the batch's events are among them)."""
         return await super().publish()
+
+
+def alert_headers(body: bytes) -> Headers:
+    """The CloudEvents Kafka binding headers of an alert event (no personal data)."""
+    event = decode_alert_event(body)
+    return cloudevent_headers(alert_codec(), event.alert_event_id, "/joinedup/alerts",
+                              f"alert.{event.action}", event.at)

@@ -198,6 +198,10 @@ def _message(codec: AvroCodec, subject: str, title: str, summary: str, key: str,
     return message
 
 
+#: the CloudEvents Kafka binding headers of what joinedup itself writes
+_BINDING = (h.CONTENT_TYPE, h.SPECVERSION, h.EVENT_ID, h.SOURCE, h.EVENT_TYPE, h.TIME)
+
+
 def _messages(topics: Topics) -> dict[str, Any]:
     agency_headers = tuple(h.CARRIED)
     person_key = "The opaque person id (never an identifier value)."
@@ -217,11 +221,11 @@ def _messages(topics: Topics) -> dict[str, Any]:
         "identityEvent": _message(
             by_subject[registry.identity_subject(topics)].codec, registry.identity_subject(topics),
             "Identity change", "A merge or separation in the person index.", person_key,
-            (h.CONTENT_TYPE, h.EVENT_TYPE)),
+            _BINDING),
         "alertEvent": _message(
             by_subject[registry.value_subject(topics.alerts)].codec,
             registry.value_subject(topics.alerts), "Alert event",
-            "A change in an alert's life.", person_key, ()),
+            "A change in an alert's life.", person_key, _BINDING),
         "hmppsDomainEvent": {
             "name": "HmppsDomainEvent", "title": "HMPPS domain event",
             "summary": "As HMPPS publishes it; the mapping file decides what it becomes.",
@@ -241,5 +245,5 @@ def _messages(topics: Topics) -> dict[str, Any]:
             by_subject[registry.value_subject(topics.governance)].codec,
             registry.value_subject(topics.governance), "Governance event",
             "A decision about who may see a person's records.",
-            "The person id, or the agreement id for an agreement.", ()),
+            "The person id, or the agreement id for an agreement.", _BINDING),
     }

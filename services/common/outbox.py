@@ -11,17 +11,22 @@ deletes the ids it is given.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.common.kafka import TopicGuard
+from services.common.serde.headers import Headers
+
+#: a row's body -> the headers its record carries (the CloudEvents Kafka binding)
+HeadersOf = Callable[[bytes], Headers]
 
 
 class OutboxPublisher:
     def __init__(self, pool: asyncpg.Pool, producer: AIOKafkaProducer, topic: str,
                  pending: str, clear: str, guard: TopicGuard | None = None,
-                 chunk: int = 1000) -> None:
+                 chunk: int = 1000, headers: HeadersOf | None = None) -> None:
         self._pool = pool
         self._producer = producer
         self._topic = topic
@@ -29,6 +34,7 @@ class OutboxPublisher:
         self._clear = clear
         self._guard = guard
         self._chunk = chunk
+        self._headers = headers
         self._lock = asyncio.Lock()  # one drain at a time keeps the publication order
 
     async def publish(self) -> int:
@@ -41,8 +47,10 @@ class OutboxPublisher:
                     return published
                 if self._guard is not None:  # never into a topic the broker lost
                     await self._guard.require([self._topic])
-                sends = [await self._producer.send(self._topic, r["body"],
-                                                   key=r["key"].encode()) for r in rows]
+                sends = [await self._producer.send(
+                    self._topic, r["body"], key=r["key"].encode(),
+                    headers=self._headers(r["body"]) if self._headers is not None else None)
+                    for r in rows]
                 await asyncio.gather(*sends)
                 await self._pool.execute(self._clear, [r["id"] for r in rows])
                 published += len(rows)

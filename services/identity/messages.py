@@ -27,7 +27,7 @@ def regroup_messages(events: Iterable[IdentityEvent]) -> list[IdentityMessage]:
     for event in events:
         if isinstance(event.change, REGROUPING):
             value = encode_identity_event(event)
-            headers = identity_event_headers(kind_of(event.change))
+            headers = identity_event_headers(kind_of(event.change), event.change_id, event.at)
             messages += [IdentityMessage(person.encode(), value, headers)
                          for person in regrouped_by(event.change)]
     return messages

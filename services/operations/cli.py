@@ -22,6 +22,8 @@ warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
 from services.alerts.cli import register_commands as register_duty_commands  # noqa: E402
 from services.alerts.webhooks.cli import register_commands as register_webhook_commands  # noqa: E402
 from services.common.logging import configure_logging, logging_config  # noqa: E402
+from services.common.serde.avro import use_framing  # noqa: E402
+from services.common.serde.confluent import framing_from_settings  # noqa: E402
 from services.common.settings import Settings  # noqa: E402
 from services.identity.cli import register_commands as register_person_commands  # noqa: E402
 from services.ingest.cli import register_commands as register_ingest_commands  # noqa: E402
@@ -37,10 +39,14 @@ from services.stack.local import load_stack_env  # noqa: E402
 
 
 def _settings() -> Settings:
+    """The one place a command reads its settings, and what follows from them for the whole
+    process: logging, and how it frames the Avro it writes (registering the schemas first
+    when an external schema registry is configured)."""
     load_stack_env(Settings().data_dir)
     settings = Settings()
     configure_logging(settings.log_level, settings.log_json,
                       library_level=settings.log_library_level)
+    use_framing(framing_from_settings(settings))
     return settings
 
 

@@ -17,6 +17,9 @@ from services.common.correlation import CorrelationMiddleware
 from services.common.db import BoundedPool, create_pool, wait_and_migrate
 from services.common.kafka import TopicGuard, ensure_topics, make_producer
 from services.common.outbox import OutboxPublisher
+from services.common.serde.avro import governance_codec
+from services.common.serde.governance_event import decode_governance_event
+from services.common.serde.headers import Headers, cloudevent_headers
 from services.common.settings import Settings
 from services.ingest.auth import TOKEN_PREFIX as AGENCY_TOKEN_PREFIX
 from services.ingest.auth import authenticate
@@ -87,7 +90,7 @@ async def read_side_running(settings: Settings, *, migrate: bool = True
         await producer.start()
         publisher = OutboxPublisher(raw, producer, settings.topics.governance,
                                     q.PENDING_GOVERNANCE_OUTBOX, q.CLEAR_GOVERNANCE_OUTBOX,
-                                    TopicGuard(producer))
+                                    TopicGuard(producer), headers=governance_headers)
         reads = person_reads(raw, settings, publisher)
         drain = asyncio.create_task(_drain(reads, 5.0))
         yield ReadSide(settings, pool, reads)
@@ -120,3 +123,10 @@ async def serve(settings: Settings) -> None:
     await wait_and_migrate(settings)
     await ensure_topics(settings)
     await server(settings, migrate=False).serve()
+
+
+def governance_headers(body: bytes) -> Headers:
+    """The CloudEvents Kafka binding headers of a governance event (no personal data)."""
+    event = decode_governance_event(body)
+    return cloudevent_headers(governance_codec(), event.event_id, "/joinedup/governance",
+                              event.event_type, event.recorded_at)

@@ -117,23 +117,20 @@ class Framing:
             version.fingerprint)
 
 
-_framing: Framing | None = None
+#: What this process writes: single-object encoding unless its entry point chose otherwise
+#: from its settings (``use_framing(framing_from_settings(settings))``, in the CLI's one place
+#: where settings are read), so importing the serde never reads the environment.
+_framing = Framing()
 
 
 def use_framing(framing: Framing | None) -> None:
-    """Set this process's framing (None: read it from the settings again at next use)."""
+    """Set this process's framing (None: back to the default, single-object encoding)."""
     global _framing
-    _framing = framing
+    _framing = framing if framing is not None else Framing()
 
 
 def framing() -> Framing:
-    """This process's framing, from its settings the first time it is needed."""
-    global _framing
-    if _framing is None:
-        # Here, not at the top: confluent.py reads the schemas through this module.
-        from services.common.serde.confluent import framing_from_settings
-
-        _framing = framing_from_settings()
+    """This process's framing."""
     return _framing
 
 

@@ -11,16 +11,16 @@ Which id a schema has:
   (``avro.confluent_schema_id``): the same in every process and every deployment, with no
   registry to ask, and served read-only by joinedup (``services/registry/http.py``);
 * when ``JOINEDUP_SCHEMA_REGISTRY_URL`` names an external Confluent-compatible registry, the id
-  that registry gives: every schema is registered there (``schema_registry.register``) the
-  first time the process frames or reads a Confluent message, and its ids are written
-  instead. Messages carrying stable ids stay readable.
+  that registry gives: every schema is registered there (``schema_registry.register``) when
+  the process starts (``framing_from_settings``, called by the CLI where it reads the
+  settings), and its ids are written instead. Messages carrying stable ids stay readable.
 
 A process writes the framing ``JOINEDUP_KAFKA_WIRE_FORMAT`` names; every process reads both.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from services.common.serde.avro import (
     AvroCodec,
@@ -31,6 +31,9 @@ from services.common.serde.avro import (
     governance_codec,
     identity_codec,
 )
+
+if TYPE_CHECKING:
+    from services.common.settings import Settings
 
 WireFormat = Literal["single-object", "confluent"]
 #: what a process writes unless told otherwise
@@ -71,13 +74,11 @@ def framing_for(wire_format: WireFormat, registry_ids: dict[bytes, int] | None =
     return Framing(confluent=wire_format == "confluent", registry_ids=ids)
 
 
-def framing_from_settings() -> Framing:
-    """This process's framing, from its settings (read once, at the first Avro message)."""
-    # Imported here: settings must not be read when the serde is merely imported.
-    from services.common.schema_registry import register
-    from services.common.settings import Settings
+def framing_from_settings(settings: Settings) -> Framing:
+    """The framing these settings choose: with an external schema registry configured, every
+    schema is registered there first (at the process's start) and its ids written."""
+    from services.common.schema_registry import register  # it reads the schemas through us
 
-    settings = Settings()
     ids = (register(settings.schema_registry_url, settings.topics)
            if settings.schema_registry_url else None)
     return framing_for(settings.kafka_wire_format, ids)

@@ -8,6 +8,9 @@
   ``content-type``), so a CloudEvents-aware consumer reads an agency event without decoding
   it. There is no ``ce_subject``: the subject is a person, and the key already routes by a
   keyed hash of them;
+  Alert and governance events carry them too (``cloudevent_headers``: source
+  ``/joinedup/alerts`` or ``/joinedup/governance``, type ``alert.<action>`` or the governance
+  event's type);
 * ``traceparent``: the W3C trace context of the request that published it, when there was
   one (a malformed one is dropped, not passed on).
 
@@ -51,14 +54,10 @@ def _agency_content_type() -> bytes:
     return content_type(agency_codec()).encode()
 
 
-@cache
-def _identity_content_type() -> bytes:
-    return content_type(identity_codec()).encode()
-
-
-def identity_event_headers(kind: str) -> Headers:
+def identity_event_headers(kind: str, change_id: str, at: datetime) -> Headers:
     """An identity change forwarded onto the person-events topic (``identity.merged``...)."""
-    return [(CONTENT_TYPE, _identity_content_type()), (EVENT_TYPE, f"identity.{kind}".encode())]
+    return cloudevent_headers(identity_codec(), change_id, "/joinedup/identity",
+                              f"identity.{kind}", at)
 
 
 def valid_traceparent(value: str | None) -> str | None:
@@ -78,6 +77,14 @@ def agency_event_headers(event: AgencyEvent, traceparent: str | None = None) -> 
     if (trace := valid_traceparent(traceparent)) is not None:
         headers.append((TRACEPARENT, trace.encode()))
     return headers
+
+
+def cloudevent_headers(codec: AvroCodec, event_id: str, source: str, event_type: str,
+                       time: datetime) -> Headers:
+    """The binding headers of an event joinedup itself writes (alerts, governance)."""
+    return [(CONTENT_TYPE, content_type(codec).encode()), (SPECVERSION, b"1.0"),
+            (EVENT_ID, event_id.encode()), (SOURCE, source.encode()),
+            (EVENT_TYPE, event_type.encode()), (TIME, _rfc3339(time).encode())]
 
 
 def _rfc3339(moment: datetime) -> str:

@@ -171,5 +171,6 @@ def alerts(rows: Iterable[Mapping[str, Any]], reader: Reader, context: Context,
             "title": r["title"], "explanation": r["explanation"], "expected": r["expected"],
             "source_reference": r["source_reference"], "status": r["status"],
             "raised_at": r["raised_at"], "due_at": r["due_at"],
-            "resolved_at": r["resolved_at"], "resolution": r["resolution"]}))
+            "resolved_at": r["resolved_at"], "resolution": r["resolution"],
+            "historical": r["historical"]}))
     return out

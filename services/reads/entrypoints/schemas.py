@@ -131,6 +131,10 @@ class AlertOut(Item):
     due_at: datetime | None = None
     resolved_at: datetime | None = None
     resolution: str | None = None
+    historical: bool | None = Field(
+        None, description="raised from an onboarding agency's history, its deadline past "
+                          "before the agency joined: recorded, never sent to a duty team "
+                          "(docs/backfill.md)")
 
 
 class Referrals(BaseModel):

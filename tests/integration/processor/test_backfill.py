@@ -20,6 +20,7 @@ import asyncpg
 import pytest
 from rich.console import Console
 
+from projections.queries import reads as reads_sql
 from services.alerts import teams
 from services.common.events import AgencyEvent, Contact, Identifier, Source, Transition
 from services.common.identifiers import make_nhs_number
@@ -175,6 +176,10 @@ async def test_a_year_of_history_beside_live_events_alerts_nobody(world: Process
         assert alert["historical"] and alert["status"] == "open"
         assert alert["team_id"] is None and not alert["in_feed"] and not alert["timed"]
         assert alert["noted"] == HISTORICAL_NOTE  # its history says so
+    person = await pool.fetchval("SELECT person_key FROM alert WHERE alert_id = $1",
+                                 missed[0]["alert_id"])
+    read = {r["alert_id"]: r["historical"] for r in await pool.fetch(reads_sql.ALERTS, person)}
+    assert read[str(missed[0]["alert_id"])] is True  # the read API says so too
     controls = await _alerts(pool, [late.event_id])  # live: its team is told, as ever
     assert len(controls) == 2  # the follow-up and the care plan, both long overdue
     assert all(not c["historical"] and c["team_id"] == TEAM and c["in_feed"]

@@ -18,7 +18,7 @@ from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
 from services.processor.clock import ManualClock
 from tests import factories as f
-from tests.integration.processor.conftest import publish, register_sources, wait_for
+from tests.integration.processor.conftest import publish, read_topic, register_sources, wait_for
 
 H = timedelta(hours=1)
 
@@ -184,6 +184,15 @@ async def test_release_to_no_fixed_abode_alerts_at_once(
     assert str(alert["trigger_event_id"]) == release.event_id
     assert alert["raised_at"] == release.recorded_at   # stream time, not processing time
     assert alert["due_at"] is None
+    # On the alerts topic, in the CloudEvents Kafka binding (binary mode), no personal data.
+    [record] = await read_topic(processor.settings.kafka_bootstrap,
+                                processor.settings.topics.alerts, 1)
+    headers = {k: v.decode() for k, v in record.headers}
+    assert headers["ce_specversion"] == "1.0"
+    assert headers["ce_id"] == decode_alert_event(record.value).alert_event_id
+    assert (headers["ce_source"], headers["ce_type"]) == ("/joinedup/alerts", "alert.raised")
+    assert headers["ce_time"].endswith("Z")
+    assert headers["content-type"].startswith("application/avro; schema=joinedup.AlertEvent")
 
 
 async def test_a_follow_up_in_time_means_no_alert_ever(

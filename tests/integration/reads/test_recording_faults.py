@@ -10,6 +10,7 @@ from services.common.kafka import TopicGuard, make_producer
 from services.common.outbox import OutboxPublisher
 from services.common.serde.governance_event import decode_governance_event
 from services.reads import accounts
+from services.reads.bootstrap import governance_headers
 from services.reads.domain.audit import Caller
 from services.reads.domain.governance import ConsentGiven
 from services.reads.domain.visibility import Reader
@@ -72,15 +73,18 @@ async def test_a_broker_gone_keeps_the_event_in_the_outbox_until_it_is_back(worl
     try:
         drained = PersonReads(world.pool, {}, away.key_ring, OutboxPublisher(
             world.pool, back, settings.topics.governance, q.PENDING_GOVERNANCE_OUTBOX,
-            q.CLEAR_GOVERNANCE_OUTBOX, TopicGuard(back)))
+            q.CLEAR_GOVERNANCE_OUTBOX, TopicGuard(back), headers=governance_headers))
         await drained.publish()
     finally:
         await back.stop()
     assert await world.pool.fetchval(pending, event.event_id) == 0
     records = await read_topic(settings.kafka_bootstrap or "", settings.topics.governance, 50,
                                timeout=5)
-    mine = [decode_governance_event(r.value) for r in records if r.key == person.encode()]
-    assert [e.event_id for e in mine] == [event.event_id]   # published once, after all
+    mine = [r for r in records if r.key == person.encode()]
+    assert [decode_governance_event(r.value).event_id for r in mine] == [event.event_id]
+    headers = {k: v.decode() for k, v in mine[0].headers}   # the CloudEvents Kafka binding
+    assert (headers["ce_id"], headers["ce_source"], headers["ce_type"]) == (
+        event.event_id, "/joinedup/governance", event.event_type)
 
 
 async def _reader(world: World, username: str) -> Reader:

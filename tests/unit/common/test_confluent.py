@@ -50,6 +50,20 @@ def test_the_default_framing_is_single_object() -> None:
         use_framing(None)
 
 
+def test_the_settings_choose_the_framing_and_nothing_reads_them_behind_the_entry_point(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOINEDUP_KAFKA_WIRE_FORMAT", "confluent")
+    use_framing(None)
+    assert framing() == confluent.SINGLE_OBJECT   # the environment alone changes nothing
+    chosen = confluent.framing_from_settings(Settings())
+    assert chosen == confluent.CONFLUENT
+    use_framing(chosen)
+    try:
+        assert encode_event(EVENTS[0])[:1] == b"\x00"
+    finally:
+        use_framing(None)
+
+
 @pytest.mark.usefixtures("writes_confluent")
 @pytest.mark.parametrize("event", EVENTS, ids=lambda e: e.event_type)
 def test_a_process_writing_confluent_frames_with_the_stable_id(event) -> None:  # type: ignore[no-untyped-def]

@@ -69,6 +69,9 @@ def test_nothing_else_is_fetched(url: str) -> None:
     ({"Type": "Nonsense"}, "Type"),
     ({"Message": {"eventType": "x"}}, "Message"),
     ({"Message": None}, "Message"),
+    ({"MessageId": [["not", "a", "string"]]}, "MessageId"),   # found by the fuzzer
+    ({"MessageAttributes": "eventType"}, "MessageAttributes"),
+    ({"TopicArn": "not-an-arn"}, "TopicArn"),
 ])
 def test_a_broken_envelope_is_refused_naming_the_field(change: dict[str, Any],
                                                        field: str) -> None:

@@ -24,7 +24,7 @@ def alert(rule: str, **changes: Any) -> dict[str, Any]:
            "status": "open", "raised_at": T0, "due_at": None, "resolved_at": None,
            "resolution": None, "trigger_event_id": "e-1", "source_agency": "hmp-leeds",
            "service_kind": "PRISON", "sensitivity": "CRIMINAL_JUSTICE", "occurred_at": T0,
-           "resolving_sensitivity": None, "resolving_service_kind": None}
+           "resolving_sensitivity": None, "resolving_service_kind": None, "historical": False}
     return {**row, **changes}
 
 

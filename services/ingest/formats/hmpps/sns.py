@@ -61,19 +61,33 @@ def read_envelope(body: Any, type_header: str | None = None) -> Envelope:
         message = body.get("Message")
         if not isinstance(message, str):
             raise EnvelopeError("Message: must be the domain event as a JSON string")
+        _optional(body, "MessageId", str, "a string")
+        _optional(body, "MessageAttributes", dict, "an object")
+        if "TopicArn" in body:
+            _topic_arn(body["TopicArn"])
         message_id = body.get("MessageId")
         return Notification(message.encode("utf-8", "surrogatepass"),
                             message_id if isinstance(message_id, str)
                             and _MESSAGE_ID.match(message_id) else None)
-    topic = body.get("TopicArn")
-    if not isinstance(topic, str) or not topic.startswith("arn:aws"):
-        raise EnvelopeError("TopicArn: must be an SNS topic ARN")
+    topic = _topic_arn(body.get("TopicArn"))
     if kind == UNSUBSCRIBE:
         return Unsubscribed(topic)
     url = body.get("SubscribeURL")
     if not isinstance(url, str) or not is_sns_url(url):
         raise EnvelopeError("SubscribeURL: must be an https://sns.<region>.amazonaws.com/ URL")
     return Confirmation(url, topic)
+
+
+def _optional(body: dict[str, Any], name: str, kind: type, what: str) -> None:
+    """An envelope field SNS always sends in one shape: any other shape is not SNS."""
+    if name in body and not isinstance(body[name], kind):
+        raise EnvelopeError(f"{name}: must be {what}")
+
+
+def _topic_arn(topic: Any) -> str:
+    if not isinstance(topic, str) or not topic.startswith("arn:aws"):
+        raise EnvelopeError("TopicArn: must be an SNS topic ARN")
+    return topic
 
 
 def is_sns_url(url: str) -> bool:
