@@ -15,7 +15,7 @@ from services.operations.dead_letters import DeadLetters, Filter
 from services.reads.entrypoints.http import ERRORS
 
 Status = Literal["open", "redriven", "purged", "all"]
-StageName = Literal["admission", "intake", "alert-projector"]  # services/common/dead_letters
+StageName = Literal["admission", "intake", "alert-projector", "hmpps-intake"]  # services/common/dead_letters
 LetterId = Annotated[int, Path(ge=1, description="the dead letter's number")]
 
 
