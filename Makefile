@@ -29,7 +29,7 @@ up: install              ## the local stack: processor, gateway, read API, duty 
 	$(VENV)/bin/joinedup up
 
 test: $(STAMP) browser lint validate-kubernetes  ## lint, then every test (unit, integration, e2e) on real servers
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider --durations=15
 
 unit: install
 	$(PY) -m pytest -q tests/unit

@@ -54,7 +54,7 @@ from services.common.db import create_pool, wait_and_migrate
 from services.common.event_log import EventLog
 from services.common.events import AgencyEvent, Contact, Identifier, Source, Transition
 from services.common.identifiers import make_nhs_number
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka import ensure_topics, make_producer, stop_consumer
 from services.common.logging import configure_logging
 from services.common.settings import Settings
 from services.ingest.credentials import create_agency
@@ -263,7 +263,7 @@ async def raw_round_trips(settings: Settings, seconds: float) -> list[float]:
         await asyncio.sleep(1.0)
     finally:
         reading.cancel()
-        await consumer.stop()
+        await stop_consumer(consumer)
         await producer.stop()
     return took
 

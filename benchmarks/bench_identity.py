@@ -25,7 +25,7 @@ from services.admission.bootstrap import build_admission
 from services.common.db import create_pool, wait_and_migrate
 from services.common.dead_letters import DeadLetterTopic
 from services.common.health import Health
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka import ensure_topics, make_producer, stop_consumer
 from services.common.logging import configure_logging
 from services.common.runtime import tune_for_streaming
 from services.common.settings import Settings
@@ -55,7 +55,7 @@ async def raw_consume_produce(settings: Settings, expected: int, agencies: set[s
                 seen += len(records)
         return seen / (time.perf_counter() - started)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
         await producer.stop()
 
 

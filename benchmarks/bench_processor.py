@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaConsumer
 from benchmarks.common import bench_settings, print_table
 from services.common.db import create_pool, wait_and_migrate
 from services.common.events import AgencyEvent
+from services.common.kafka import stop_consumer
 from services.common.logging import configure_logging
 from services.common.runtime import tune_for_streaming
 from services.common.settings import Settings
@@ -47,7 +48,7 @@ async def raw_consume(settings: Settings, expected: int, agencies: set[str]) -> 
                 seen += len(records)
         return seen / (time.perf_counter() - started)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def copy_rows(settings: Settings, events: list[AgencyEvent]) -> float:

@@ -54,7 +54,7 @@ from services.common.db import create_pool, wait_and_migrate
 from services.common.event_log import EventLog
 from services.common.events import AgencyEvent, Identifier, Transition
 from services.common.identifiers import make_nhs_number
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka import ensure_topics, make_producer, stop_consumer
 from services.common.logging import configure_logging
 from services.common.serde.agency_event import encode_event
 from services.common.settings import Settings
@@ -291,7 +291,7 @@ async def alert_send_times(settings: Settings, keys: set[str]) -> dict[str, date
                                         datetime.fromtimestamp(r.timestamp / 1000, UTC))
         return sent
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def latency_stages(settings: Settings, pool: asyncpg.Pool, keys: list[str]

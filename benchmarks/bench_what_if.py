@@ -32,7 +32,7 @@ from benchmarks.common import bench_settings, print_table
 from projections.queries.read_models import ARCHIVE_AFTER
 from services.common.db import create_pool, wait_and_migrate
 from services.common.events import AgencyEvent
-from services.common.kafka import ensure_topics
+from services.common.kafka import ensure_topics, stop_consumer
 from services.common.logging import configure_logging
 from services.common.runtime import tune_for_streaming
 from services.common.settings import Settings
@@ -95,7 +95,7 @@ async def raw_consume(settings: Settings, expected: int) -> float:
                 seen += len(records)
         return seen / (time.perf_counter() - started)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 def timed(history: History) -> History:

@@ -11,11 +11,14 @@ import faulthandler
 import logging
 import os
 import signal
+import sys
 import tempfile
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -43,7 +46,8 @@ SESSION_LOG = SessionLog()
 def _dump_tasks(signum: int, frame: object) -> None:
     """`kill -USR1 <pytest pid>`: where every asyncio task of a stuck run is waiting (a
     thread dump shows only the event loop's select), written to
-    `<tmp>/joinedup-tasks-<pid>.txt` (pytest captures stderr, even at the descriptor)."""
+    `<tmp>/joinedup-tasks-<pid>.txt` and to stderr, where pytest-timeout shows it as the
+    test's captured stderr when the test runs out of time (`_tasks_before_the_timeout`)."""
     loop = asyncio.events._get_running_loop()
     tasks = asyncio.all_tasks(loop) if loop is not None else set()
     path = Path(tempfile.gettempdir()) / f"joinedup-tasks-{os.getpid()}.txt"
@@ -52,9 +56,32 @@ def _dump_tasks(signum: int, frame: object) -> None:
             task.print_stack(file=out)
         out.flush()
         faulthandler.dump_traceback(file=out)
+    sys.stderr.write(f"asyncio tasks of the stuck test:\n{path.read_text()}")
+    sys.stderr.flush()
 
 
 signal.signal(signal.SIGUSR1, _dump_tasks)
+_TASK_DUMP = pytest.StashKey[threading.Timer]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
+    """A test that hangs is ended by pytest-timeout (pyproject.toml), which prints every
+    thread's stack: for an asyncio test only the loop's select. The tasks are dumped a little
+    before (returning None lets pytest-timeout set its own timer)."""
+    if settings.timeout and settings.timeout > 30:
+        timer = threading.Timer(settings.timeout - 20, os.kill, (os.getpid(), signal.SIGUSR1))
+        timer.daemon = True
+        timer.start()
+        item.stash[_TASK_DUMP] = timer
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    timer = item.stash.get(_TASK_DUMP, None)
+    if timer is not None:
+        timer.cancel()
+
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -36,6 +36,35 @@ def make_consumer(settings: Settings, *topics: str, **options: object) -> AIOKaf
                             **{**options, **client_security(settings)})  # type: ignore[arg-type]
 
 
+async def stop_consumer(consumer: AIOKafkaConsumer, nudge_every: float = 1.0) -> None:
+    """``consumer.stop()``, made to finish. Stop every consumer of the project with this.
+
+    aiokafka's ``Fetcher.close()`` cancels its fetch task and waits for it. When the
+    assignment has just changed (``assign()``, a rebalance), that task is cancelling the
+    fetches it had in flight and awaiting each of them under
+    ``contextlib.suppress(CancelledError)``, which swallows the cancel meant for the task
+    itself: it carries on fetching and ``stop()`` waits forever (aiokafka 0.10 to 0.14; on
+    the local broker every time a consumer is stopped right after an ``assign()``, as the
+    log readers of ``joinedup replay`` and ``what-if`` did, hanging a CI run). The fetch task
+    is cancelled again until ``stop()`` returns; a cancel that lands in its main wait ends
+    it (tests/integration/test_consumer_stop.py)."""
+    stopping = asyncio.ensure_future(consumer.stop())
+    try:
+        while not (await asyncio.wait({stopping}, timeout=nudge_every))[0]:
+            _cancel_fetching(consumer)
+    except asyncio.CancelledError:
+        _cancel_fetching(consumer)  # the stop goes on without us: give it its best chance
+        raise
+    stopping.result()
+
+
+def _cancel_fetching(consumer: AIOKafkaConsumer) -> None:
+    fetcher = getattr(consumer, "_fetcher", None)  # private: see stop_consumer
+    task = getattr(fetcher, "_fetch_task", None)
+    if isinstance(task, asyncio.Task) and not task.done():
+        task.cancel()
+
+
 def make_admin(settings: Settings, **options: object) -> AIOKafkaAdminClient:
     bootstrap = _bootstrap(settings)
     return AIOKafkaAdminClient(bootstrap_servers=bootstrap,

@@ -20,7 +20,7 @@ from collections.abc import Collection
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from services.common.kafka import make_consumer
+from services.common.kafka import make_consumer, stop_consumer
 from services.common.settings import Settings
 
 
@@ -82,7 +82,7 @@ class LogEnds:
     async def close(self) -> None:
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
-            await consumer.stop()
+            await stop_consumer(consumer)
 
 
 async def log_ends(cluster: Settings | str, partitions: Collection[TopicPartition],

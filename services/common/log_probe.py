@@ -21,7 +21,7 @@ from typing import Literal
 from aiokafka import TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
-from services.common.kafka import make_consumer
+from services.common.kafka import make_consumer, stop_consumer
 from services.common.positions import Tracked
 from services.common.records import Message
 from services.common.settings import Settings
@@ -94,7 +94,7 @@ async def _read_anchors(settings: Settings, wanted: dict[TopicPartition, Tracked
         for tp in pending:
             verdicts[tp] = Verdict("unverified", "the anchor record could not be read in time")
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     return verdicts
 
 

@@ -41,7 +41,7 @@ from services.common.backoff import Backoff
 from services.common.consumer_watch import ConsumerWatch
 from services.common.db import DATABASE_UNAVAILABLE
 from services.common.health import Health
-from services.common.kafka import BROKER_UNAVAILABLE, make_consumer
+from services.common.kafka import BROKER_UNAVAILABLE, make_consumer, stop_consumer
 from services.common.positions import Move, PositionConflict, Tracked
 from services.common.records import Message
 from services.common.settings import Settings
@@ -262,7 +262,7 @@ class TrackedConsumer:
             self._applying = None
             self._consumer = None
             self._forget_all()
-            await consumer.stop()
+            await stop_consumer(consumer)
 
     async def _step(self, consumer: AIOKafkaConsumer) -> None:
         if self._waiting:

@@ -33,7 +33,7 @@ from aiokafka.errors import OffsetOutOfRangeError
 
 from projections.queries import dead_letters as sql
 from services.common import dead_letters as parking
-from services.common.kafka import BROKER_UNAVAILABLE, TopicGuard, make_consumer, make_producer
+from services.common.kafka import BROKER_UNAVAILABLE, TopicGuard, make_consumer, make_producer, stop_consumer
 from services.common.records import Message
 from services.common.serde.agency_event import decode_event
 from services.common.serde.agency_json import event_to_json
@@ -330,7 +330,7 @@ async def _read_one(settings: Settings, partition: int, offset: int) -> Message 
                 return None
         raise TimeoutError("reading the dead-letter topic")
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 def _moment(millis: int) -> datetime | None:

@@ -30,7 +30,7 @@ from projections.queries import replay as replay_sql
 from services.alerts.events import AlertEvent
 from services.common.db import BoundedPool
 from services.common.events import AgencyEvent
-from services.common.kafka import make_consumer
+from services.common.kafka import make_consumer, stop_consumer
 from services.common.records import Message
 from services.common.serde.agency_event import read_event
 from services.common.serde.avro import identity_codec
@@ -199,7 +199,7 @@ def logged(topic: str, consumer: str, settings: Settings, opener: Opener,
                     offset = messages[-1].offset + 1
                     yield await _admitted(conn, messages, opener, seen)
         finally:
-            await kafka.stop()
+            await stop_consumer(kafka)
     return batches
 
 

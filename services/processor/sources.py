@@ -30,7 +30,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
 
 from projections.queries import read_models as sql
-from services.common.kafka import make_consumer
+from services.common.kafka import make_consumer, stop_consumer
 from services.common.records import Message
 from services.common.serde.agency_event import read_event
 from services.common.serde.avro import identity_codec
@@ -177,7 +177,7 @@ class LogSource:
 
     async def close(self) -> None:
         if self._kafka is not None:
-            await self._kafka.stop()
+            await stop_consumer(self._kafka)
             self._kafka = None
 
     def _checked(self, m: Message) -> Received:

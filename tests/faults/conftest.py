@@ -22,6 +22,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 
 from services.common.events import AgencyEvent
+from services.common.kafka import stop_consumer
 from services.common.serde.agency_event import decode_event
 from services.common.serde.avro import identity_codec
 from services.common.settings import Settings
@@ -194,7 +195,7 @@ async def log_records(settings: Settings, bootstrap: str | None = None, idle_ms:
                              for r in records
                              if r.value and r.key and not identity_codec().wrote(r.value))
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     conn = await asyncpg.connect(settings.database_url,
                                  server_settings={"search_path": settings.db_schema})
     try:

@@ -27,6 +27,7 @@ from services.common.kafka import (
     make_client,
     make_consumer,
     make_producer,
+    stop_consumer,
 )
 from services.common.settings import Settings
 from services.stack.ports import free_port, stop_child
@@ -238,7 +239,7 @@ async def test_every_factory_reaches_the_embedded_broker_with_plaintext(
         got = await consumer.getone()
         assert (got.value, got.offset) == (b"round", sent.offset)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     client = make_client(settings)
     await client.bootstrap()
     try:

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from services.common.event_log import EventLog
-from services.common.kafka import ensure_topics
+from services.common.kafka import ensure_topics, stop_consumer
 from services.common.serde import confluent
 from services.common.serde.agency_event import encode_event, event_to_record
 from services.common.serde.avro import agency_codec, confluent_schema_id, use_framing
@@ -71,7 +71,7 @@ async def test_a_kafka_tool_decodes_what_joinedup_wrote_with_the_schema_fetched_
     try:
         message = await consumer.getone()
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     value = message.value
     assert value is not None and value[0] == 0  # the Confluent magic byte
     schema_id = int.from_bytes(value[1:5], "big")

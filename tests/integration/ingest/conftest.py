@@ -13,6 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from services.admission.transit import TransitKeys
 from services.common.db import create_pool
 from services.common.events import AgencyEvent
+from services.common.kafka import stop_consumer
 from services.common.serde.agency_event import decode_event
 from services.common.settings import Settings
 from services.ingest.bootstrap import server
@@ -74,7 +75,7 @@ async def topic_events(settings: Settings, bootstrap: str | None = None, idle_ms
             for records in batch.values():
                 found.extend((r.key, decode_event(r.value)) for r in records if r.value)
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 def copies(found: Sequence[tuple[bytes | None, AgencyEvent]], event_id: str) -> int:

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from services.common.agencies import register_agency
 from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka import ensure_topics, make_producer, stop_consumer
 from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
 from tests.factories import SOURCES
@@ -86,4 +86,4 @@ async def read_topic(bootstrap: str, topic: str, expected: int, timeout: float =
                 records.extend(batch)
         return records
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)

@@ -7,6 +7,7 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from services.common.consumer_watch import ConsumerWatch
+from services.common.kafka import stop_consumer
 from services.common.log_ends import log_ends
 from services.common.settings import Settings
 from tests.integration.processor.recorder import applied, produce, recording, until
@@ -26,7 +27,7 @@ async def backlog(bootstrap: str, tp: TopicPartition, position: int) -> int:
                 count, nxt = count + 1, record.offset + 1
         return count
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def test_lag_matches_the_records_not_yet_applied(migrated: Settings,

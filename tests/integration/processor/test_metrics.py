@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from services.alerts.codec import decode_alert_event
 from services.alerts.read_model import project_alert_events
+from services.common.kafka import stop_consumer
 from services.common.settings import Settings
 from services.operations.rebuild_progress import RebuildProgress
 from services.processor.bootstrap import Processor, build_processor
@@ -106,7 +107,7 @@ async def _project(processor: Processor) -> None:
                     await project_alert_events(conn, [decode_alert_event(r.value)
                                                       for r in records])
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def test_the_worker_exports_what_it_did(worker: Worker) -> None:

@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer
 from projections.queries import alerts as alerts_sql
 from services.alerts.codec import decode_alert_event
 from services.alerts.read_model import project_alert_events
+from services.common.kafka import stop_consumer
 from services.common.settings import Settings
 from services.processor.bootstrap import Processor, build_processor
 from services.processor.clock import ManualClock
@@ -55,7 +56,7 @@ async def _project(processor: Processor) -> None:
                 async with processor.pool.acquire() as conn:
                     await project_alert_events(conn, [decode_alert_event(r.value) for r in records])
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
 
 
 async def _caught_up(processor: Processor) -> None:

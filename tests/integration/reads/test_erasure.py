@@ -19,7 +19,7 @@ from rich.console import Console
 
 from services.common.db import create_pool, wait_and_migrate
 from services.common.events import AgencyEvent, Identifier
-from services.common.kafka import ensure_topics
+from services.common.kafka import ensure_topics, stop_consumer
 from services.common.settings import Settings
 from services.ingest.client import JoinedupClient
 from services.ingest.credentials import create_agency
@@ -92,7 +92,7 @@ async def found_in_topics(settings: Settings, needles: list[str]) -> dict[str, i
                     if any(n in blob for n in raw):
                         hits[r.topic] = hits.get(r.topic, 0) + 1
     finally:
-        await consumer.stop()
+        await stop_consumer(consumer)
     return hits
 
 

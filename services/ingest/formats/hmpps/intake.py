@@ -37,7 +37,7 @@ from services.common.dead_letters import (
     record_dead_letters,
 )
 from services.common.events import AgencyEvent
-from services.common.kafka import BROKER_UNAVAILABLE, TopicGuard, make_consumer
+from services.common.kafka import BROKER_UNAVAILABLE, TopicGuard, make_consumer, stop_consumer
 from services.common.records import Message
 from services.common.serde.avro import DecodeError
 from services.common.settings import AGENCY_ID, Settings
@@ -119,7 +119,7 @@ class HmppsIntake:
                     consumer.seek(tp, records[0].offset)
                 await _pause(stopping, backoff.next())
         if started:
-            await consumer.stop()
+            await stop_consumer(consumer)
 
     async def take(self, batch: Map[TopicPartition, Sequence[Any]]) -> None:
         """Map, publish and park one batch; raises NotWritten if anything must be retried."""
