@@ -250,6 +250,11 @@ class Settings(BaseSettings):
     hmpps_intake: bool = True
     hmpps_group: str = ""
     hmpps_mapping: Path | None = None
+    # Verify every SNS delivery's signature against AWS's signing certificate (fetched from
+    # the SigningCertURL, only if it is SNS's). Turn it off only for a delivery path that has
+    # verified the signature already (a bridge that checks it before posting): off, anyone
+    # holding the agency's token can post deliveries SNS never sent.
+    hmpps_verify_signatures: bool = True
 
     # Read API (a person's records for practitioners and agency systems; services/reads)
     reads_host: str = "127.0.0.1"

@@ -7,7 +7,11 @@ intake (``services/ingest/formats/hmpps/intake.py``, started with this router) m
 ``https://sns.<region>.amazonaws.com/`` URL (the fetch is the ``subscription_confirmer``
 dependency, replaceable). The agency is the gateway credential's: SNS sends it as HTTP basic
 auth (``https://hmpps:<token>@gateway/v1/hmpps/sns``), a bridge may send it as a bearer token.
-SNS message signatures are not verified (see docs/formats-hmpps.md for why).
+Every delivery's SNS signature is verified before anything is published or fetched
+(``sns_signature``; the signing certificate from SNS's own host only, cached by the app):
+one that does not verify is refused 403, a certificate that cannot be fetched answers 502
+so SNS sends the delivery again. ``hmpps_verify_signatures`` turns this off, only for a
+path that verified the signature already (docs/formats-hmpps.md).
 """
 
 from __future__ import annotations
@@ -17,8 +21,9 @@ import base64
 import binascii
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass
-from typing import Final, Literal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
 
 import httpx
 import structlog
@@ -35,11 +40,15 @@ from services.ingest.adapters.publisher import gateway_producer
 from services.ingest.auth import Principal
 from services.ingest.entrypoints import schemas as s
 from services.ingest.entrypoints.body import RequestRefused, read_json
-from services.ingest.formats.hmpps import sns
+from services.ingest.formats.hmpps import sns, sns_signature
 from services.ingest.formats.hmpps.intake import HmppsIntake, hmpps_topic
 from services.ingest.formats.hmpps.mapper import person_of
 from services.ingest.formats.hmpps.mapping import load_mapping
 from services.ingest.formats.hmpps.metrics import HmppsMetrics
+from services.ingest.formats.hmpps.sns_certificates import (
+    CertificateUnavailable,
+    SigningCertificates,
+)
 
 log = structlog.get_logger("joinedup.ingest.hmpps")
 Confirm = Callable[[str], Awaitable[None]]
@@ -65,32 +74,63 @@ _NOTIFICATION_EXAMPLE: Final = {
                '"additionalInformation":{"nomsNumber":"A1234BC","reason":"RELEASED",'
                '"prisonId":"LEI"}}',
     "MessageAttributes": {"eventType": {
-        "Type": "String", "Value": "prisoner-offender-search.prisoner.released"}}}
+        "Type": "String", "Value": "prisoner-offender-search.prisoner.released"}},
+    "Timestamp": "2026-11-20T10:02:12.140Z", "SignatureVersion": "2",
+    "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2eg"
+                 "U3LJz0EEXAMPLE==",
+    "SigningCertURL": "https://sns.eu-west-2.amazonaws.com/SimpleNotificationService-"
+                      "01d088a6f77103d0fe307c0069e40ed6.pem"}
 _CONFIRMATION_EXAMPLE: Final = {
     "Type": "SubscriptionConfirmation", "MessageId": "165545c9-2a5c-472c-8df2-7ff2be2b3b1b",
     "TopicArn": "arn:aws:sns:eu-west-2:000000000000:hmpps-domain-events",
     "SubscribeURL": "https://sns.eu-west-2.amazonaws.com/?Action=ConfirmSubscription"
                     "&TopicArn=arn:aws:sns:eu-west-2:000000000000:hmpps-domain-events"
-                    "&Token=2336412f37fb"}
+                    "&Token=2336412f37fb",
+    "Token": "2336412f37fb",
+    "Message": "You have chosen to subscribe to the topic arn:aws:sns:eu-west-2:000000000000:"
+               "hmpps-domain-events.\nTo confirm the subscription, visit the SubscribeURL "
+               "included in this message.",
+    "Timestamp": "2026-11-01T09:00:00.000Z", "SignatureVersion": "2",
+    "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2eg"
+                 "U3LJz0EEXAMPLE==",
+    "SigningCertURL": "https://sns.eu-west-2.amazonaws.com/SimpleNotificationService-"
+                      "01d088a6f77103d0fe307c0069e40ed6.pem"}
 
 
 _TOPIC_ARN: Final = {"type": "string", "pattern": "^arn:aws"}
+#: What SNS signs with: verified unless hmpps_verify_signatures is off.
+_SIGNATURE: Final = {
+    "SignatureVersion": {"enum": ["1", "2"], "description": "1: SHA1withRSA, 2: SHA256withRSA"},
+    "Signature": {"type": "string", "description": "base64; verified over the signed fields "
+                  "with the certificate at SigningCertURL"},
+    "SigningCertURL": {"type": "string", "description": "fetched (and cached) only if it is "
+                       "a .pem on https://sns.<region>.amazonaws.com/",
+                       "pattern": r"^https://sns\.[a-z]{2}(-[a-z]+)+-[0-9]\.amazonaws\.com/"
+                                  r"[^?#]*\.pem$"},
+    "Timestamp": {"type": "string"}, "MessageId": {"type": "string"}}
+_SIGNED: Final = ["MessageId", "Timestamp", "SignatureVersion", "Signature", "SigningCertURL"]
 #: The SNS HTTP(S) message, as SNS posts it (as text/plain; JSON accepted too).
 _ENVELOPE_SCHEMA: Final = {"oneOf": [
-    {"title": "Notification", "type": "object", "required": ["Type", "Message"], "properties": {
-        "Type": {"const": "Notification"},
-        "Message": {"type": "string", "description": "the HMPPS domain event JSON"},
-        "MessageId": {"type": "string"}, "TopicArn": _TOPIC_ARN,
-        "MessageAttributes": {"type": "object"}}},
+    {"title": "Notification", "type": "object",
+     "required": ["Type", "Message", "TopicArn", *_SIGNED], "properties": {
+         "Type": {"const": "Notification"},
+         "Message": {"type": "string", "description": "the HMPPS domain event JSON"},
+         "Subject": {"type": "string"}, "TopicArn": _TOPIC_ARN,
+         "MessageAttributes": {"type": "object"}, **_SIGNATURE}},
     {"title": "SubscriptionConfirmation", "type": "object",
-     "required": ["Type", "TopicArn", "SubscribeURL"], "properties": {
+     "required": ["Type", "Message", "TopicArn", "SubscribeURL", "Token", *_SIGNED],
+     "properties": {
          "Type": {"const": "SubscriptionConfirmation"}, "TopicArn": _TOPIC_ARN,
+         "Message": {"type": "string"}, "Token": {"type": "string"}, **_SIGNATURE,
          "SubscribeURL": {"type": "string", "description": "fetched only if it is an "
                           "https://sns.<region>.amazonaws.com/ URL",
                           "pattern": r"^https://sns\.[a-z]{2}(-[a-z]+)+-[0-9]\.amazonaws\.com/"
                                      r"\?Action=ConfirmSubscription"}}},
-    {"title": "UnsubscribeConfirmation", "type": "object", "required": ["Type", "TopicArn"],
-     "properties": {"Type": {"const": "UnsubscribeConfirmation"}, "TopicArn": _TOPIC_ARN}}]}
+    {"title": "UnsubscribeConfirmation", "type": "object",
+     "required": ["Type", "Message", "TopicArn", "SubscribeURL", "Token", *_SIGNED],
+     "properties": {"Type": {"const": "UnsubscribeConfirmation"}, "TopicArn": _TOPIC_ARN,
+                    "Message": {"type": "string"}, "Token": {"type": "string"},
+                    "SubscribeURL": {"type": "string"}, **_SIGNATURE}}]}
 
 
 @dataclass
@@ -100,6 +140,13 @@ class HmppsEdge:
     keys: SubjectKeys
     metrics: HmppsMetrics
     guard: TopicGuard
+    certificates: SigningCertificates = field(default_factory=SigningCertificates)
+
+
+def sns_transport() -> httpx.AsyncBaseTransport | None:
+    """How the gateway reaches SNS (the SubscribeURL, the SigningCertURL): None, the network.
+    Replaceable (``dependency_overrides``): tests send SNS's URLs to a local stand-in."""
+    return None
 
 
 def confirmer(transport: httpx.AsyncBaseTransport | None = None) -> Confirm:
@@ -112,9 +159,10 @@ def confirmer(transport: httpx.AsyncBaseTransport | None = None) -> Confirm:
     return confirm
 
 
-def subscription_confirmer() -> Confirm:
+def subscription_confirmer(
+        transport: httpx.AsyncBaseTransport | None = Depends(sns_transport)) -> Confirm:
     """The dependency that confirms subscriptions (replaceable: ``dependency_overrides``)."""
-    return confirmer()
+    return confirmer(transport)
 
 
 async def hmpps_principal(request: Request) -> Principal:
@@ -172,8 +220,13 @@ def hmpps_router(settings: Settings) -> APIRouter:
                                "status": "received", "topic": "joinedup.hmpps-domain-events."
                                "hmpps", "partition": 2, "offset": 1041}}}},
                      401: s.UNAUTHENTICATED,
+                     403: s.problem("the SNS signature did not verify, or its certificate "
+                                    "URL is not SNS's (the field is named); nothing was "
+                                    "published or fetched"),
                      422: s.problem("not an SNS delivery joinedup takes (the field is named)"),
-                     502: s.problem("the subscription could not be confirmed with SNS"),
+                     502: s.problem("the subscription could not be confirmed with SNS, or "
+                                    "SNS's signing certificate could not be fetched: SNS "
+                                    "sends the delivery again"),
                      503: s.problem("the broker did not acknowledge: SNS retries",
                                     s.UNAVAILABLE)},
                  openapi_extra={"requestBody": {"required": True, "content": {
@@ -182,7 +235,9 @@ def hmpps_router(settings: Settings) -> APIRouter:
                          "confirmation": {"value": _CONFIRMATION_EXAMPLE}}}
                      for media in ("text/plain", "application/json")}}})
     async def receive(request: Request, who: Principal = Depends(hmpps_principal),
-                      confirm: Confirm = Depends(subscription_confirmer)) -> JSONResponse:
+                      confirm: Confirm = Depends(subscription_confirmer),
+                      transport: httpx.AsyncBaseTransport | None = Depends(sns_transport)
+                      ) -> JSONResponse:
         """Take one SNS delivery (SNS posts JSON as text/plain). A notification's domain
         event is written as published and mapped afterwards; anything it cannot be mapped
         to is parked on the dead-letter topic with the reason, never dropped."""
@@ -195,6 +250,8 @@ def hmpps_router(settings: Settings) -> APIRouter:
             field_name, _, reason = str(exc).partition(": ")
             raise RequestRefused(422, "Not an SNS delivery", [Problem(
                 field_name, reason, "invalid_envelope")]) from None
+        if settings.hmpps_verify_signatures:  # before anything is published or fetched
+            await _verified(body, _KINDS[type(envelope)], who, transport, edge)
         if isinstance(envelope, sns.Confirmation):
             return await _confirmed(envelope, who, confirm, edge)
         if isinstance(envelope, sns.Unsubscribed):
@@ -204,6 +261,35 @@ def hmpps_router(settings: Settings) -> APIRouter:
         return await _written(envelope, who, settings, edge)
 
     return router
+
+
+_KINDS: Final[dict[type, str]] = {sns.Notification: "notification",
+                                  sns.Confirmation: "subscription",
+                                  sns.Unsubscribed: "unsubscribe"}
+
+
+async def _verified(body: dict[str, Any], kind: str, who: Principal,
+                    transport: httpx.AsyncBaseTransport | None, edge: HmppsEdge) -> None:
+    """Refuses (403) a delivery SNS did not sign; 502 if its certificate cannot be had now.
+    Logs and counts reason codes only: the fields' values may be personal data."""
+    try:
+        signed = sns_signature.read_signed(body)  # the URL is checked here, before any fetch
+        certificate = await edge.certificates.certificate(signed.certificate_url, transport)
+        sns_signature.verify(signed, certificate, datetime.now(UTC))
+    except sns_signature.SignatureRefused as refused:
+        edge.metrics.deliveries.labels(kind, "refused").inc()
+        edge.metrics.unverified.labels(refused.code).inc()
+        log.warning("sns signature not verified", agency=who.agency_id, reason=refused.code)
+        raise RequestRefused(403, "SNS signature not verified", [Problem(
+            refused.field_name, refused.reason, refused.code)]) from None
+    except CertificateUnavailable as exc:
+        edge.metrics.deliveries.labels(kind, "failed").inc()
+        edge.metrics.unverified.labels("certificate_unavailable").inc()
+        log.warning("sns signing certificate not fetched", agency=who.agency_id,
+                    error=exc.reason)
+        raise RequestRefused(502, "Signing certificate not fetched", [Problem(
+            "SigningCertURL", f"SNS's signing certificate could not be had ({exc.reason}); "
+            "SNS will send the delivery again", "certificate_unavailable")]) from None
 
 
 async def _confirmed(envelope: sns.Confirmation, who: Principal, confirm: Confirm,

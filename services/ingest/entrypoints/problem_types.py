@@ -34,7 +34,9 @@ _TYPES: Final = {status: ProblemType(*fields) for status, fields in {
     401: ("unauthenticated", "Unauthenticated", "No valid bearer token: it is missing, "
           "unknown, expired or revoked. Sign in again or ask for a new token."),
     403: ("forbidden", "Forbidden", "The caller is known but may not do this (another "
-          "agency's events, a person outside the reader's teams, a missing role)."),
+          "agency's events, a person outside the reader's teams, a missing role), or a "
+          "signed delivery's signature does not verify (an SNS message: the problem names "
+          "the field)."),
     404: ("not-found", "Not found", "Nothing is at this address, or nothing the caller may "
           "see: the two are answered alike, so a 404 discloses nothing."),
     405: ("method-not-allowed", "Method not allowed", "The address exists but not with this "

@@ -8,6 +8,9 @@ Schema-valid is not acceptable (check digits, times, "publish only as yourself" 
 JSON Schema cannot state), so on its own the fuzzer never reached a 202. A hook turns about
 two in three positive cases into events the gateway must accept, keeping the generated
 content (``valid_bodies``); those must be accepted, and each must be on the topic once.
+Likewise about two in three positive SNS deliveries are signed as SNS signs them (the
+gateway reaches a stand-in for SNS serving the test certificate): a signed notification or
+unsubscribe confirmation must be taken; one left unsigned must be refused.
 """
 
 from __future__ import annotations
@@ -26,8 +29,9 @@ from schemathesis.specs.openapi.checks import negative_data_rejection, positive_
 from services.common.settings import Settings
 from services.ingest.credentials import create_agency
 from services.ingest.entrypoints.http import create_app
-from tests.integration.ingest.conftest import AGENCY, copies, gateway_thread, topic_events
+from tests.integration.ingest.conftest import AGENCY, copies, topic_events
 from tests.integration.ingest.valid_bodies import accepted_body
+from tests.sns_signing import certificate_transport, sign, sns_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -47,7 +51,7 @@ async def fuzz_token(migrated: Settings) -> str:
 
 @pytest.fixture
 def fuzz_url(migrated: Settings) -> Iterator[str]:
-    with gateway_thread(migrated) as url:
+    with sns_gateway(migrated, certificate_transport()) as url:
         yield url
 
 
@@ -72,6 +76,10 @@ class Ledger:
 async def ledger(migrated: Settings, fuzz_url: str) -> AsyncIterator[Ledger]:
     ledger = Ledger()
     yield ledger
+    if ledger.path == SNS:
+        print(f"{SNS}: answers {sorted(ledger.answers.items(), key=str)}")
+        # Signed deliveries reached the write path: a notification on the HMPPS topic.
+        assert any(status == 202 for _, status in ledger.answers), ledger.answers
     if ledger.path in PUBLISHING:
         print(f"{ledger.path}: {len(ledger.accepted)} accepted; answers "
               f"{sorted(ledger.answers.items(), key=str)}")
@@ -94,14 +102,19 @@ schema = schemathesis.openapi.from_dict(
         "checks": {"positive_data_acceptance": {"expected-statuses": [200, 202]}}}))
 
 _MADE_VALID: set[str] = set()  # event ids of bodies the hook made valid
+_SIGNED: set[str] = set()  # the signatures of SNS deliveries the hook signed
 
 
 @schema.hook
 def flatmap_case(context: schemathesis.HookContext, case: schemathesis.Case
                  ) -> st.SearchStrategy[schemathesis.Case]:
     meta = case.meta
-    if case.path not in PUBLISHING or meta is None or not meta.generation.mode.is_positive:
+    if meta is None or not meta.generation.mode.is_positive:
         return st.just(case)  # negative cases stay negative: they test the refusals
+    if case.path == SNS and isinstance(case.body, dict):
+        return st.integers(0, 2).map(lambda n: case if n == 2 else signed(case))
+    if case.path not in PUBLISHING:
+        return st.just(case)
 
     def made_valid(body: Any) -> schemathesis.Case:
         case.body = body
@@ -115,6 +128,13 @@ def flatmap_case(context: schemathesis.HookContext, case: schemathesis.Case
     return st.integers(0, 2).flatmap(
         lambda n: st.just(case) if n == 2 else
         accepted_body(case.body, case.path, case.media_type, AGENCY).map(made_valid))
+
+
+def signed(case: schemathesis.Case) -> schemathesis.Case:
+    """The generated delivery as SNS would deliver it, signed with the test key."""
+    case.body = sign(case.body, version=case.body.get("SignatureVersion", "2"))
+    _SIGNED.add(case.body["Signature"])
+    return case
 
 
 def _event_ids(body: Any) -> set[str]:
@@ -145,9 +165,11 @@ def test_gateway_honours_its_openapi_description(
     # that same string (`?owner=false`), a valid search, so it is answered 200.
     if case.method == "GET" and case.operation.path == "/fhir/Task":
         excluded.append(negative_data_rejection)
-    # A generated SubscriptionConfirmation names an SNS host that does not exist: the gateway
-    # then answers 502 (described: SNS could not be reached), the one 5xx it may give.
+    # A generated delivery names a signing certificate SNS (the stand-in) does not have: the
+    # gateway then answers 502 (described: SNS could not be reached), the one 5xx it may give.
     confirms = case.path == SNS
+    sns_kind = case.body.get("Type") if confirms and isinstance(case.body, dict) else None
+    sns_signed = sns_kind is not None and case.body.get("Signature") in _SIGNED
     if confirms:
         excluded.append(not_a_server_error)
     response = case.call_and_validate(
@@ -155,6 +177,15 @@ def test_gateway_honours_its_openapi_description(
         excluded_checks=excluded)
     if confirms:
         assert response.status_code < 500 or response.status_code == 502, response.text
+    # Signed by "SNS", a notification is written and an unsubscribe confirmation ignored;
+    # a subscription confirmation is confirmed unless its generated SubscribeURL is not
+    # SNS's own (422). Unsigned, every delivery is refused before anything is done.
+    if sns_signed and sns_kind in ("Notification", "UnsubscribeConfirmation"):
+        assert response.status_code in (200, 202), response.text
+    elif sns_signed:
+        assert response.status_code in (200, 422), response.text
+    elif sns_kind is not None:
+        assert response.status_code not in (200, 202), response.text
     try:
         answer = response.json()
     except ValueError:  # /metrics is text

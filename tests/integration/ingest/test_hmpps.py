@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,8 +29,8 @@ from services.operations.dead_letters import DeadLetters, Filter
 from services.processor.bootstrap import Processor
 from services.reads.domain.audit import Caller
 from tests.integration.identity.helpers import person_of, settled, until
-from tests.integration.ingest.conftest import gateway_thread
 from tests.integration.processor.conftest import running  # noqa: F401  (the fixture)
+from tests.sns_signing import certificate_transport, sign, sns_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -51,9 +52,10 @@ class Hmpps:
 
     async def deliver(self, name: str, **changes: Any) -> httpx.Response:
         """``name``'s domain event in an SNS notification, as SNS posts it (text/plain,
-        basic auth)."""
+        basic auth, signed)."""
         envelope = json.loads((FIXTURES / "sns-notification.json").read_text())
         envelope["Message"] = json.dumps({**sample(name), **changes})
+        envelope = sign(envelope)
         basic = base64.b64encode(f"hmpps:{self.token}".encode()).decode()
         async with httpx.AsyncClient(base_url=self.url, timeout=30) as client:
             return await client.post("/v1/hmpps/sns", content=json.dumps(envelope), headers={
@@ -69,6 +71,13 @@ class Hmpps:
                            self.settings.message_key_secret.get_secret_value().encode())
         assert isinstance(result, Mapped)
         return result.event.event_id
+
+
+@contextmanager
+def gateway_thread(settings: Settings) -> Iterator[str]:
+    """The gateway, reaching "SNS" (the test signing certificate) in process."""
+    with sns_gateway(settings, certificate_transport()) as url:
+        yield url
 
 
 def sample(name: str) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """The HMPPS intake's metrics, on the gateway's registry. Labels are agency ids, outcome
-words and HMPPS event types (only ones shaped like an event type; anything else is counted
-as "malformed"): never an identifier or anything else from a message body."""
+words, reason codes and HMPPS event types (only ones shaped like an event type; anything
+else is counted as "malformed"): never an identifier or anything else from a message body."""
 
 from __future__ import annotations
 
@@ -18,3 +18,7 @@ class HmppsMetrics:
         self.deliveries = Counter(
             "joinedup_hmpps_sns_deliveries", "SNS deliveries answered, by message type and "
             "outcome", ["type", "outcome"], registry=registry)
+        self.unverified = Counter(
+            "joinedup_hmpps_sns_unverified", "SNS deliveries whose signature was not "
+            "verified: refused (403) or the signing certificate not fetched (502), by reason "
+            "code", ["reason"], registry=registry)

@@ -4,7 +4,8 @@ SNS posts JSON with ``Type``: ``Notification`` (the domain event JSON as the ``M
 string, its type again in ``MessageAttributes.eventType``), ``SubscriptionConfirmation``
 (fetch ``SubscribeURL`` to confirm) or ``UnsubscribeConfirmation``. Only an
 ``https://sns.<region>.amazonaws.com/`` URL is ever fetched, so a forged confirmation cannot
-make the gateway call anywhere else.
+make the gateway call anywhere else; the same holds for ``SigningCertURL`` (a ``.pem`` on that
+host), whose certificate checks the delivery's signature (``sns_signature``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 NOTIFICATION: Final = "Notification"
 SUBSCRIPTION: Final = "SubscriptionConfirmation"
@@ -91,12 +92,27 @@ def _topic_arn(topic: Any) -> str:
 
 
 def is_sns_url(url: str) -> bool:
+    """A SubscribeURL joinedup fetches: SNS's API root, query and all."""
+    parts = _on_sns_host(url)
+    return parts is not None and parts.path == "/"
+
+
+def is_sns_certificate_url(url: str) -> bool:
+    """A SigningCertURL joinedup fetches: a .pem file on SNS's own host, nothing after it,
+    so a forged delivery cannot name a certificate of its own making."""
+    parts = _on_sns_host(url)
+    return (parts is not None and parts.path.endswith(".pem") and ".." not in parts.path
+            and not parts.query and not parts.fragment)
+
+
+def _on_sns_host(url: str) -> SplitResult | None:
+    """``url``'s parts if it is https on an SNS host, default port, no user info."""
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        return False
-    return (parts.scheme == "https" and port in (None, 443) and not parts.username
-            and not parts.password and bool(_SNS_HOST.match(parts.hostname or ""))
-            and parts.path == "/")
-
+        return None
+    if (parts.scheme == "https" and port in (None, 443) and not parts.username
+            and not parts.password and _SNS_HOST.match(parts.hostname or "")):
+        return parts
+    return None
