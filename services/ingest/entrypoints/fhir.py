@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from projections.queries import fhir as sql
+from services.common.db import DATABASE_UNAVAILABLE
 from services.ingest.auth import Principal
 from services.ingest.entrypoints.body import JSON, RequestRefused, read_json
 from services.ingest.entrypoints.publishing import (
@@ -189,6 +190,14 @@ async def _answer(work: Any) -> Response:
     except RequestRefused as refused:  # the body's size and JSON, as the gateway reads them
         return _outcome(refused.status, [Issue("Task", p.reason, "structure")
                                          for p in refused.problems])
+    except DATABASE_UNAVAILABLE as exc:
+        # The credential, the Task's parties, a search: read before anything is published,
+        # so nothing was written. An OperationOutcome, as every FHIR answer (the app's own
+        # handler would answer problem+json); the type only: the driver's message can
+        # quote parameters.
+        return _outcome(503, [Issue("Task", f"a dependency is unavailable "
+                                    f"({type(exc).__name__}); retry", "transient")],
+                        {"Retry-After": RETRY_AFTER_SECONDS})
     return result
 
 

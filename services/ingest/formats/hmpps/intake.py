@@ -8,7 +8,9 @@ agency's topic (accepted, already accepted, or a repeat of a fact already accept
 parked on the dead-letter topic with the reason (unmapped type, broken structure or
 enumeration, no person identifier, refused by the contract). If anything is not written,
 the batch is read again from its first offsets after a back-off; receipts make the retry
-idempotent. Runs in the gateway process, one consumer group across gateway replicas.
+idempotent. A broker that forgot the committed offsets (restarted on memory storage: a new,
+empty log) has its partitions read again from their start, not from the old position.
+Runs in the gateway process, one consumer group across gateway replicas.
 """
 
 from __future__ import annotations
@@ -80,6 +82,8 @@ class HmppsIntake:
         self._dead_letters = DeadLetterTopic(producer, settings.topics.dead_letter,
                                              TopicGuard(producer))
         self._secret = settings.message_key_secret.get_secret_value().encode()
+        #: the offset this intake last committed, per partition (see ``_replaced``)
+        self._committed: dict[TopicPartition, int] = {}
 
     def consumer(self) -> AIOKafkaConsumer:
         s = self._settings
@@ -104,10 +108,13 @@ class HmppsIntake:
                     await consumer.start()
                     started = True
                 batch = await consumer.getmany(timeout_ms=500, max_records=500)
+                if batch and await self._replaced(consumer, batch):
+                    continue
                 if batch:
                     await self.take(batch)
-                    await consumer.commit({tp: records[-1].offset + 1
-                                           for tp, records in batch.items()})
+                    offsets = {tp: records[-1].offset + 1 for tp, records in batch.items()}
+                    await consumer.commit(offsets)
+                    self._committed.update(offsets)
                 backoff.reset()
             except Exception as exc:  # noqa: BLE001 - retried, never skipped (see the docstring)
                 expected = isinstance(exc, (NotWritten, *DATABASE_UNAVAILABLE,
@@ -120,6 +127,29 @@ class HmppsIntake:
                 await _pause(stopping, backoff.next())
         if started:
             await stop_consumer(consumer)
+
+    async def _replaced(self, consumer: AIOKafkaConsumer,
+                        batch: Map[TopicPartition, Sequence[Any]]) -> bool:
+        """Whether the broker forgot an offset this intake committed (a broker restarted on
+        memory storage comes back with empty topics and no group offsets). The consumer then
+        goes on fetching from its old position in the new log: once a delivery is written
+        past it, the records before it were skipped (an accepted notification was never
+        mapped). Such a partition is read again from its start, the rest of the batch from
+        where it began; receipts make anything mapped before a copy."""
+        lost = [tp for tp in batch if tp in self._committed
+                and await consumer.committed(tp) is None]
+        if not lost:
+            return False
+        log.error("hmpps intake: the broker no longer holds the committed offsets (the log "
+                  "was replaced); reading the partitions again from their start",
+                  partitions=[f"{tp.topic}[{tp.partition}]" for tp in lost])
+        for tp, records in batch.items():
+            if tp not in lost:
+                consumer.seek(tp, records[0].offset)
+        for tp in lost:
+            del self._committed[tp]
+        await consumer.seek_to_beginning(*lost)
+        return True
 
     async def take(self, batch: Map[TopicPartition, Sequence[Any]]) -> None:
         """Map, publish and park one batch; raises NotWritten if anything must be retried."""
