@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from services.common.commands import run_on_database
 from services.common.db import create_pool
 from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
-from services.common.kafka import ensure_topics, make_producer
+from services.common.kafka import BROKER_UNAVAILABLE, TopicGuard, ensure_topics, make_producer
 from services.common.settings import Settings
 from services.ingest.cli import _gateway_form  # the gateway's own reading of `simulate --out`
 from services.ingest.domain.parsing import parse_event
@@ -127,14 +128,27 @@ async def _upload(settings: Settings, agency: str, path: str) -> int:
     events = _history(path, agency, found[0])
     await ensure_topics(settings, agencies=[agency])
     producer = make_producer(settings)
-    await producer.start()
     try:
+        await producer.start()
         log = EventLog(producer, settings.topics, settings.subject_keys())
+        # The topic asked for before each batch and after the last (max_age 0: never a
+        # cached answer): a broker that restarted on memory storage lists no topics, yet
+        # acknowledges writes to them and keeps none (TopicGuard says why), so a batch
+        # counts only if its topic was listed before it and after it.
+        guard, topic = TopicGuard(producer, max_age=0.0), settings.topics.agency(agency)
         for first in range(0, len(events), UPLOAD_BATCH):
+            await guard.require([topic])
             await asyncio.gather(*[await log.send(e)
                                    for e in events[first:first + UPLOAD_BATCH]])
+        await guard.require([topic])
+    except BROKER_UNAVAILABLE as exc:
+        raise RuntimeError(
+            f"the broker failed part-way through the upload ({type(exc).__name__}): run it "
+            "again once the broker is back (events already applied are recognised, not "
+            "doubled)") from exc
     finally:
-        await producer.stop()
+        with contextlib.suppress(*BROKER_UNAVAILABLE):
+            await producer.stop()
     _say(f"uploaded {len(events)} events of {agency}'s history")
     return 0
 

@@ -21,15 +21,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import uuid
+from collections.abc import Awaitable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Final
+from typing import Any, Final, NoReturn, TypeVar
 
 import asyncpg
 from aiokafka import TopicPartition
 from aiokafka.errors import OffsetOutOfRangeError
+from aiokafka.structs import RecordMetadata
 
 from projections.queries import dead_letters as sql
 from services.common import dead_letters as parking
@@ -54,6 +57,7 @@ from services.reads.lookup import ReadRefused
 STATUSES: Final = ("open", "redriven", "purged", "all")
 PURPOSE: Final = "investigation"
 READ_BACK_SECONDS: Final = 10.0
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,29 +218,37 @@ class DeadLetters:
     async def redrive(self, caller: Caller, letter_id: int, reason: str) -> dict[str, Any]:
         """Send the copy back to where it was parked from; record it and where it went."""
         letter = await self._find(caller, "redrive", letter_id)
-        problem, message = await self._read_copy(letter)
+        try:
+            problem, message = await self._read_copy(letter, broker_silent_is_a_problem=False)
+        except BROKER_UNAVAILABLE as exc:
+            await self._unavailable(caller, letter_id, exc)
         if message is None:
             await self._refuse(caller, "redrive", letter_id, problem or "")
         assert message is not None
         producer = make_producer(self._settings)
-        await producer.start()
         try:
+            await _broker(producer.start())
             async with self._pool.acquire() as conn, conn.transaction():
                 held = _letter(await conn.fetchrow(sql.ONE_FOR_UPDATE, letter_id))
                 if held["status"] != "open":  # someone else dealt with it meanwhile
                     raise ReadRefused("conflict", _dealt_with(held))
-                await TopicGuard(producer).require([held["topic"]])
-                sent = await (await producer.send(
+                # Recorded only once the broker acknowledged the copy. Should PostgreSQL fail
+                # after that, the copy is on the topic unrecorded and the letter still open:
+                # re-driven again, a second copy goes, and the archive applies it once.
+                await _broker(TopicGuard(producer).require([held["topic"]]))
+                sent = await _broker(_acknowledged(producer.send(
                     held["topic"], message.value, key=message.key,
-                    headers=redrive_headers(list(message.headers), letter_id)))
+                    headers=redrive_headers(list(message.headers), letter_id))))
                 await conn.execute(sql.MARK_REDRIVEN, letter_id, actor(caller), reason,
                                    sent.partition, sent.offset)
                 await self._audit(conn, caller, "redrive", self._person(held, message), "ok",
                                   {"dead_letter": letter_id, "reason": reason,
                                    "to": {"topic": held["topic"], "partition": sent.partition,
                                           "offset": sent.offset}})
+        except _BrokerSilent as silent:  # the transaction rolled back: nothing recorded
+            await self._unavailable(caller, letter_id, silent.cause)
         finally:
-            await producer.stop()
+            await _quietly(producer.stop())
         return _letter(await self._pool.fetchrow(sql.ONE, letter_id))
 
     async def purge(self, caller: Caller, letter_id: int, reason: str) -> dict[str, Any]:
@@ -264,6 +276,15 @@ class DeadLetters:
             await self._refuse(caller, action, letter_id, _dealt_with(letter))
         return letter
 
+    async def _unavailable(self, caller: Caller, letter_id: int, exc: BaseException) -> NoReturn:
+        """The broker did not answer: nothing recorded, the caller retries (503)."""
+        why = (f"the broker did not answer ({type(exc).__name__}); the re-drive is not "
+               "recorded: retry")
+        async with self._pool.acquire() as conn:
+            await self._audit(conn, caller, "redrive", None, "unavailable",
+                              {"dead_letter": letter_id, "why": why})
+        raise ReadRefused("unavailable", why)
+
     async def _refuse(self, caller: Caller, action: str, letter_id: int, why: str) -> None:
         async with self._pool.acquire() as conn:
             await self._audit(conn, caller, action, None, "refused",
@@ -287,15 +308,20 @@ class DeadLetters:
         except (UnicodeDecodeError, ValueError):
             return None
 
-    async def _read_copy(self, letter: dict[str, Any]) -> tuple[str | None, Message | None]:
+    async def _read_copy(self, letter: dict[str, Any], *, broker_silent_is_a_problem: bool = True
+                         ) -> tuple[str | None, Message | None]:
         """The copy on the dead-letter topic, checked against what was recorded (a replaced
-        log would hold another record there), or why it cannot be read."""
+        log would hold another record there), or why it cannot be read. A broker that does
+        not answer is one such why, unless `broker_silent_is_a_problem` is False: then it
+        raises (one of BROKER_UNAVAILABLE), for the caller to retry."""
         if letter["copy_offset"] is None:
             return "where its copy is was not recorded (parked before migration 0016)", None
         try:
             found = await _read_one(self._settings, letter["copy_partition"],
                                     letter["copy_offset"])
         except BROKER_UNAVAILABLE as exc:
+            if not broker_silent_is_a_problem:
+                raise
             return f"the broker did not answer ({type(exc).__name__})", None
         if found is None:
             return "its copy is no longer on the dead-letter topic (the log was replaced)", None
@@ -305,6 +331,31 @@ class DeadLetters:
         if said != (letter["topic"], str(letter["partition"]), str(letter["kafka_offset"])):
             return "the record at its copy's position is another message (log replaced)", None
         return None, found
+
+
+class _BrokerSilent(Exception):
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
+
+
+async def _broker(step: Awaitable[T]) -> T:
+    """A step on the broker: not answering (BROKER_UNAVAILABLE) is _BrokerSilent, so that it
+    is not taken for PostgreSQL's OSError or TimeoutError."""
+    try:
+        return await step
+    except BROKER_UNAVAILABLE as exc:
+        raise _BrokerSilent(exc) from exc
+
+
+async def _acknowledged(sending: Awaitable[asyncio.Future[RecordMetadata]]) -> RecordMetadata:
+    return await (await sending)
+
+
+async def _quietly(stopping: Awaitable[None]) -> None:
+    """Stop a client; one that cannot reach the broker has nothing left to lose."""
+    with contextlib.suppress(*BROKER_UNAVAILABLE):
+        await stopping
 
 
 async def _read_one(settings: Settings, partition: int, offset: int) -> Message | None:

@@ -16,7 +16,8 @@ Clock = Callable[[], datetime]
 
 class ReadRefused(Exception):
     """A read or an action that cannot be carried out. ``kind`` is what the API answers
-    (not_found, forbidden, conflict, invalid); the message holds no personal data."""
+    (not_found, forbidden, conflict, invalid, and unavailable: a server did not answer, so
+    retry); the message holds no personal data."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)

@@ -58,7 +58,8 @@ A person's cross-agency records, as **you** may see them.
 * Every read and action is recorded in the access audit with the `purpose` you give.
 """
 
-_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422}
+_STATUS = {"not_found": 404, "forbidden": 403, "conflict": 409, "invalid": 422,
+           "unavailable": 503}  # 503: problem_response adds Retry-After
 #: What any call may answer besides its success (RFC 9457 problem details).
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: problems.problem("missing, unknown, expired or revoked token",
