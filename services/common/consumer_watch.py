@@ -8,6 +8,8 @@ stalled partition is named in a warning and counted in ``joinedup_consumer_stall
 it is first positioned again from its stored position (seek and resume), then, if it stays
 stalled, the whole consumer is restarted (its partitions positioned again from PostgreSQL).
 Either way the stored position is the only truth, so nothing is skipped or applied twice.
+A log that ends before a stored position is positioned again at once, which checks the log's
+identity (``watchdog.behind_the_end``).
 """
 
 from __future__ import annotations
@@ -82,6 +84,13 @@ class ConsumerWatch:
         readings = await self._readings(self._consumer.watched_partitions())
         self._failing = False
         self._export(readings)
+        for tp in watchdog.behind_the_end(readings):
+            log.error("the log ends before the stored position (records applied are gone: a "
+                      "replaced log?); positioning the partition again, which checks the log",
+                      consumer=name, topic=tp.topic, partition=tp.partition,
+                      position=readings[tp].position, log_end=readings[tp].end)
+            self._consumer.reposition(tp)
+            self._metrics.recoveries.labels(name, "log-check").inc()
         now = asyncio.get_running_loop().time()
         if self._consumer.retrying:  # a failure reported and retried is no silent stall
             readings = {}  # (so its partitions are forgotten: their clocks start again)

@@ -95,7 +95,8 @@ class ConsumerMetrics:
                              "with a lag whose position has not moved for the stall time",
                              ["consumer"], registry=registry)
         self.recoveries = Counter("joinedup_consumer_stall_recoveries", "stalled partitions "
-                                  "repositioned, and consumers restarted",
+                                  "repositioned, consumers restarted, logs ending before a "
+                                  "stored position checked (action log-check)",
                                   ["consumer", "action"], registry=registry)
 
 

@@ -14,6 +14,14 @@ of its log every few seconds, and folds the readings here:
   stopped and started again, its partitions positioned from PostgreSQL), and again every
   ``stall_after`` seconds while it stays stalled;
 - a position that moves, or a lag back to zero, ends the stall and its escalation.
+
+Apart from stalls, a log that ends *before* a stored position has lost records that were
+applied (a broker restarted on memory storage, a topic made again): ``behind_the_end`` names
+those partitions, to be positioned again at once, which checks the log's identity
+(``services/common/log_probe.py``) and replays a replaced log from its start. The check at
+assignment alone is not enough: a consumer that keeps its assignment through a broker restart
+goes on fetching from its old offset, and once the new log has grown past it, the records
+below it would be skipped unseen.
 """
 
 from __future__ import annotations
@@ -27,8 +35,8 @@ Action = Literal["reposition", "restart"]
 
 
 def lag(end: int, position: int) -> int:
-    """Records in the log not yet applied. A position beyond the end (a replaced log, found
-    and handled when the partition is positioned) is no backlog."""
+    """Records in the log not yet applied. A position beyond the end (a replaced log:
+    ``behind_the_end``) is no backlog."""
     return max(0, end - position)
 
 
@@ -84,3 +92,9 @@ def observe(state: Mapping[K, Progress], now: float, readings: Mapping[K, Readin
         following[key] = progress
         stalls.append(Stall(key, reading.position, reading.lag, idle, action))
     return following, stalls
+
+
+def behind_the_end(readings: Mapping[K, Reading]) -> list[K]:
+    """The partitions whose log ends before their stored position: records applied from them
+    are no longer in the log, so it is not the log that was applied."""
+    return [key for key, reading in readings.items() if reading.end < reading.position]

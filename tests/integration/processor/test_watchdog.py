@@ -65,3 +65,34 @@ async def test_a_hung_handler_is_recovered_by_restarting_the_consumer(
         assert running.sample("joinedup_consumer_stall_recoveries_total",
                               action="restart") >= 1
     assert await applied(pool) == every_record({2: 120, 3: 40})
+
+
+async def test_a_log_that_ends_before_the_stored_position_is_checked_and_replayed(
+        migrated: Settings, pool: asyncpg.Pool) -> None:
+    """A consumer keeps its assignment while the log under it loses what was applied (a
+    broker restarted on memory storage; here the stored position is moved beyond the log's end
+    behind the running consumer's back, which is what the consumer then sees). Without a
+    reassignment nothing else would check the log: the watchdog positions the partition
+    again, the check finds the log replaced, and it is replayed from its start (applied twice
+    here: the recorder keeps every apply; the processor's archive recognises a second copy)."""
+    async with recording(migrated, pool) as running:
+        await produce(migrated, 1, 20)
+        await until(lambda: running.consumer.caught_up_partitions() == [0, 1, 2, 3])
+        await pool.execute("UPDATE consumer_position SET next_offset = next_offset + 1000 "
+                           "WHERE consumer = $1 AND partition = 1", running.consumer.name)
+
+        async def checked() -> bool:
+            return await pool.fetchval("SELECT count(*) FROM log_reset WHERE consumer = $1",
+                                       running.consumer.name) == 1
+        await until(checked)
+        await produce(migrated, 1, 5)
+
+        async def all_applied() -> bool:
+            return len(await applied(pool)) >= 45
+        await until(all_applied)
+        assert running.sample("joinedup_consumer_stall_recoveries_total",
+                              action="log-check") >= 1
+        reset = await pool.fetchrow("SELECT stored_offset, log_start FROM log_reset")
+        assert (reset["stored_offset"], reset["log_start"]) == (1020, 0)
+    assert await applied(pool) == sorted(every_record({1: 20}) * 2 + [(1, o) for o in
+                                                                       range(20, 25)])

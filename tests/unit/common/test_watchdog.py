@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from services.common.watchdog import Progress, Reading, Stall, lag, observe
+from services.common.watchdog import Progress, Reading, Stall, behind_the_end, lag, observe
 
 STALL = 60.0
 
@@ -23,7 +23,7 @@ def run(readings: list[Reading], step: float = 10.0) -> list[list[Stall[str]]]:
 def test_lag_is_the_records_beyond_the_position() -> None:
     assert lag(150, 40) == 110
     assert lag(40, 40) == 0
-    assert lag(0, 40) == 0  # a replaced log is no backlog (it is handled when positioned)
+    assert lag(0, 40) == 0  # a replaced log is no backlog (behind_the_end finds it)
 
 
 def test_a_stuck_position_with_records_waiting_escalates() -> None:
@@ -73,3 +73,11 @@ def test_a_partition_no_longer_assigned_is_forgotten() -> None:
     state, _ = observe({}, 0.0, {"p": Reading(1, 9), "q": Reading(1, 9)}, STALL)
     state, _ = observe(state, 1.0, {"q": Reading(1, 9)}, STALL)
     assert set(state) == {"q"}
+
+
+@given(st.dictionaries(st.integers(0, 7), st.tuples(st.integers(0, 10**6), st.integers(0, 10**6))))
+def test_a_log_ending_before_its_stored_position_is_named_and_nothing_else(
+        readings: dict[int, tuple[int, int]]) -> None:
+    found = behind_the_end({p: Reading(position, end) for p, (position, end) in readings.items()})
+    assert found == [p for p, (position, end) in readings.items() if end < position]
+    assert behind_the_end({0: Reading(300, 50), 1: Reading(50, 50), 2: Reading(10, 90)}) == [0]
