@@ -13,6 +13,7 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from services.common.event_log import EventLog
 from services.common.events import AgencyEvent
@@ -92,19 +93,28 @@ async def test_a_post_waits_for_a_claim_that_settles_and_answers_its_outcome(
     accepted, released = referral("made"), referral("declined")
     for event in (accepted, released):
         await _claim(db, event, timedelta(seconds=1))
-    async with gateway.client() as http:
-        posts = [asyncio.create_task(http.post("/v1/events", json=event_to_json(e)))
-                 for e in (accepted, released)]
-        await asyncio.sleep(CLAIM_WAIT / 4)
-        # The other requests finish: one wrote its event (so its record is on the log, where
-        # the read-back finds it), one was not written.
-        written = await _write(gateway.settings, accepted)
-        await db.execute(
-            "UPDATE ingest_receipt SET state = 'accepted', kafka_topic = $2, "
-            "kafka_partition = $3, kafka_offset = $4, accepted_at = now() WHERE event_id = $1",
-            accepted.event_id, written.topic, written.partition, written.offset)
-        await db.execute("DELETE FROM ingest_receipt WHERE event_id = $1", released.event_id)
-        first, second = await asyncio.gather(*posts)
+    # Started before the posts: starting a producer can take longer than the posts wait
+    # (CLAIM_WAIT), and one CI run failed when it did.
+    producer = make_producer(gateway.settings)
+    await producer.start()
+    try:
+        async with gateway.client() as http:
+            posts = [asyncio.create_task(http.post("/v1/events", json=event_to_json(e)))
+                     for e in (accepted, released)]
+            await asyncio.sleep(CLAIM_WAIT / 4)
+            # The other requests finish: one wrote its event (so its record is on the log,
+            # where the read-back finds it), one was not written.
+            written = await _write(producer, gateway.settings, accepted)
+            await db.execute(
+                "UPDATE ingest_receipt SET state = 'accepted', kafka_topic = $2, "
+                "kafka_partition = $3, kafka_offset = $4, accepted_at = now() "
+                "WHERE event_id = $1",
+                accepted.event_id, written.topic, written.partition, written.offset)
+            await db.execute("DELETE FROM ingest_receipt WHERE event_id = $1",
+                             released.event_id)
+            first, second = await asyncio.gather(*posts)
+    finally:
+        await producer.stop()
     assert first.status_code == 200, first.text
     assert (first.json()["partition"], first.json()["offset"]) == (written.partition,
                                                                    written.offset)
@@ -114,14 +124,9 @@ async def test_a_post_waits_for_a_claim_that_settles_and_answers_its_outcome(
     assert copies(found, accepted.event_id) == 1 and copies(found, released.event_id) == 1
 
 
-async def _write(settings: Settings, event: AgencyEvent) -> Any:
+async def _write(producer: AIOKafkaProducer, settings: Settings, event: AgencyEvent) -> Any:
     """The event on its agency's topic, as another gateway request would have written it."""
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        return await (await EventLog(producer, settings.topics, settings.subject_keys()).send(event))
-    finally:
-        await producer.stop()
+    return await (await EventLog(producer, settings.topics, settings.subject_keys()).send(event))
 
 
 async def test_a_stale_claim_is_taken_over_and_written_once(
