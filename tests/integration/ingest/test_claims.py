@@ -27,7 +27,7 @@ from tests.integration.ingest.conftest import AGENCY, Gateway, copies, gateway_t
 
 pytestmark = pytest.mark.integration
 
-CLAIM_WAIT = 0.5
+CLAIM_WAIT = 1.0  # long enough for a loaded machine, short enough to measure a wait
 
 
 @pytest.fixture
